@@ -1,0 +1,34 @@
+"""resnet-inspect: build ResNet variants in Keras and tell exactly what they are.
+
+Public API (TensorFlow is imported only when a model is built or walked)::
+
+    from resnet_inspect import build_resnet, analyze
+    report = analyze(build_resnet(50))
+    report.totals.params, report.totals.macs
+    report.rows("block")
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__version__ = "0.1.0"
+
+_LAZY = {
+    "build_resnet": "resnet_inspect.builder",
+    "build_from_spec": "resnet_inspect.builder",
+    "analyze": "resnet_inspect.walk",
+}
+
+__all__ = ["__version__", "analyze", "build_from_spec", "build_resnet", "make_spec", "Report", "Level"]
+
+from resnet_inspect.records import Level, Report  # noqa: E402
+from resnet_inspect.specs import make_spec  # noqa: E402
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'resnet_inspect' has no attribute {name!r}")

@@ -1,0 +1,78 @@
+"""Aggregation of layer records into blocks, stages and totals. No TensorFlow here."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from resnet_inspect import naming
+from resnet_inspect.errors import UsageError
+from resnet_inspect.records import LayerRecord, Level, Report, Totals, UnitRow
+
+_SUMMED = ("weights", "biases", "bn_trainable", "bn_non_trainable", "other", "params", "trainable", "non_trainable")
+
+
+def _sum_known(values: Iterable[int | None]) -> int | None:
+    """Sum, or None as soon as one value is unknown: a unit with an unsupported layer has no total."""
+    total = 0
+    for value in values:
+        if value is None:
+            return None
+        total += value
+    return total
+
+
+def _unit(name: str, type_: str, stage: str | None, members: Sequence[LayerRecord]) -> UnitRow:
+    sums = {key: sum(getattr(r, key) for r in members) for key in _SUMMED}
+    return UnitRow(
+        name=name,
+        type=type_,
+        stage=stage,
+        output_shape=members[-1].output_shape,
+        layers=len(members),
+        macs=_sum_known(r.macs for r in members),
+        flops=_sum_known(r.flops for r in members),
+        **sums,
+    )
+
+
+def _groups(records: Sequence[LayerRecord], key: str) -> dict[str, list[LayerRecord]]:
+    """Records grouped by stage or block, in order of first appearance in the graph."""
+    groups: dict[str, list[LayerRecord]] = {}
+    for record in records:
+        groups.setdefault(getattr(record, key), []).append(record)
+    return groups
+
+
+def aggregate(report: Report, level: Level) -> tuple[UnitRow, ...]:
+    """Rows of the report at ``level``: every layer, every block, or every stage."""
+    if level is Level.LAYER:
+        return tuple(_unit(r.name, r.layer_type, r.stage, [r]) for r in report.layers)
+    if not report.grouped:
+        ungrouped = next(r.name for r in report.layers if r.block is None)
+        raise UsageError(
+            f"--level {level.value} is unavailable for {report.model_name}: its layer names "
+            f"(e.g. {ungrouped!r}) follow no known block scheme; use --level layer"
+        )
+    if level is Level.BLOCK:
+        return tuple(
+            _unit(block, naming.block_type(block, [m.name for m in members]), members[0].stage, members)
+            for block, members in _groups(report.layers, "block").items()
+        )
+    return tuple(
+        _unit(stage, naming.stage_type(stage, list(_groups(members, "block"))), stage, members)
+        for stage, members in _groups(report.layers, "stage").items()
+    )
+
+
+def totals(report: Report) -> Totals:
+    records = report.layers
+    sums = {key: sum(getattr(r, key) for r in records) for key in _SUMMED}
+    return Totals(
+        layers=len(records),
+        macs=_sum_known(r.macs for r in records),
+        flops=_sum_known(r.flops for r in records),
+        macs_counted=sum(r.macs or 0 for r in records),
+        flops_counted=sum(r.flops or 0 for r in records),
+        unsupported=len(report.unsupported),
+        **sums,
+    )

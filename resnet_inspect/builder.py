@@ -1,0 +1,200 @@
+"""Build the seeds' ResNet as a Keras 3 functional model.
+
+The code follows the seeds' ``ResNetModel`` helper for helper: ``custom_padding``,
+``custom_conv2d``, ``pre_activation``, ``pre_activation_with_shortcut``,
+``regular_block``, ``bottleneck_block``, ``block_layer``, ``model_layers``.
+Differences from the seeds, and why:
+
+* ``tf.pad`` becomes a named ``ZeroPadding2D`` layer and ``tf.nn.relu`` a
+  ``ReLU`` layer, so that both are visible (and countable) in the graph walk.
+* The final average pool covers the whole ``H x W`` map; the seeds use
+  ``pool_size = width``, which is the same for square inputs and would fail
+  for non-square ones.
+* Scopes become name prefixes joined with '.' (see :mod:`resnet_inspect.naming`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from resnet_inspect import naming
+from resnet_inspect._tf import keras
+from resnet_inspect.specs import (
+    STEM_CONV_KERNEL,
+    STEM_CONV_STRIDE,
+    STEM_POOL_SIZE,
+    STEM_POOL_STRIDE,
+    BlockKind,
+    DataFormat,
+    ResNetSpec,
+    make_spec,
+)
+
+layers = keras.layers
+Tensor = Any  # a KerasTensor
+
+
+class ResNetBuilder:
+    """Keras counterpart of the seeds' ``ResNetModel`` helpers, for one spec."""
+
+    def __init__(self, data_format: DataFormat = DataFormat.CHANNELS_LAST, use_bias: bool = True) -> None:
+        self.data_format = DataFormat(data_format).value
+        self.use_bias = use_bias
+        self.channel_axis = 1 if self.data_format == DataFormat.CHANNELS_FIRST.value else -1
+
+    # --- helpers (seeds 001) -------------------------------------------------------------
+
+    def custom_padding(self, inputs: Tensor, kernel_size: int, name: str) -> Tensor:
+        """Pad k-1 in total, the smaller half before, so a strided conv is independent of input size."""
+        pad_total = kernel_size - 1
+        pad_before = pad_total // 2
+        pad_after = pad_total - pad_before
+        if pad_total == 0:
+            return inputs  # a 1x1 conv needs no padding; the seeds' tf.pad is a no-op here
+        return layers.ZeroPadding2D(
+            padding=((pad_before, pad_after), (pad_before, pad_after)),
+            data_format=self.data_format,
+            name=name + "_pad",
+        )(inputs)
+
+    def custom_conv2d(self, inputs: Tensor, filters: int, kernel_size: int, strides: int, name: str) -> Tensor:
+        if strides > 1:
+            padding = "valid"
+            inputs = self.custom_padding(inputs, kernel_size, name)
+        else:
+            padding = "same"
+        return layers.Conv2D(
+            filters=filters,
+            kernel_size=kernel_size,
+            strides=strides,
+            padding=padding,
+            data_format=self.data_format,
+            use_bias=self.use_bias,
+            name=name,
+        )(inputs)
+
+    def pre_activation(self, inputs: Tensor, name: str) -> Tensor:
+        """BN -> ReLU, applied before a conv (pre-activation ResNet)."""
+        bn = layers.BatchNormalization(axis=self.channel_axis, name=name + "_bn")(inputs)
+        return layers.ReLU(name=name + "_relu")(bn)
+
+    def pre_activation_with_shortcut(
+        self, inputs: Tensor, scope: str, shortcut_filters: int | None, strides: int
+    ) -> tuple[Tensor, Tensor]:
+        """Pre-activate the input; project the *pre-activated* input when shortcut_filters is set."""
+        pre_activated = self.pre_activation(inputs, naming.join(scope, "preact1"))
+        shortcut = inputs
+        if shortcut_filters is not None:
+            shortcut = self.custom_conv2d(pre_activated, shortcut_filters, 1, strides, naming.join(scope, "shortcut"))
+        return pre_activated, shortcut
+
+    # --- blocks (seeds 001, 004) -----------------------------------------------------------
+
+    def regular_block(
+        self, inputs: Tensor, filters: int, strides: int, scope: str, shortcut_filters: int | None = None
+    ) -> Tensor:
+        pre1, shortcut = self.pre_activation_with_shortcut(inputs, scope, shortcut_filters, strides)
+        conv1 = self.custom_conv2d(pre1, filters, 3, strides, naming.join(scope, "conv1"))
+        pre2 = self.pre_activation(conv1, naming.join(scope, "preact2"))
+        conv2 = self.custom_conv2d(pre2, filters, 3, 1, naming.join(scope, "conv2"))
+        return layers.Add(name=naming.join(scope, "add"))([conv2, shortcut])
+
+    def bottleneck_block(
+        self, inputs: Tensor, filters: int, strides: int, scope: str, shortcut_filters: int | None = None
+    ) -> Tensor:
+        pre1, shortcut = self.pre_activation_with_shortcut(inputs, scope, shortcut_filters, strides)
+        conv1 = self.custom_conv2d(pre1, filters, 1, 1, naming.join(scope, "conv1"))
+        pre2 = self.pre_activation(conv1, naming.join(scope, "preact2"))
+        # v2 (seeds 004) strides in the 3x3 conv, not in the first 1x1.
+        conv2 = self.custom_conv2d(pre2, filters, 3, strides, naming.join(scope, "conv2"))
+        pre3 = self.pre_activation(conv2, naming.join(scope, "preact3"))
+        conv3 = self.custom_conv2d(
+            pre3, BlockKind.BOTTLENECK.expansion * filters, 1, 1, naming.join(scope, "conv3")
+        )
+        return layers.Add(name=naming.join(scope, "add"))([conv3, shortcut])
+
+    def block_fn(self, kind: BlockKind) -> Callable[..., Tensor]:
+        return self.bottleneck_block if kind is BlockKind.BOTTLENECK else self.regular_block
+
+    def block_layer(
+        self, inputs: Tensor, kind: BlockKind, filters: int, strides: int, num_blocks: int, scope: str
+    ) -> Tensor:
+        """Stack num_blocks blocks; the first projects its shortcut and carries the stride (seeds 000)."""
+        block = self.block_fn(kind)
+        shortcut_filters = kind.expansion * filters
+        output = block(inputs, filters, strides, naming.join(scope, f"{kind.scope}0"), shortcut_filters)
+        for i in range(1, num_blocks):
+            output = block(output, filters, 1, naming.join(scope, f"{kind.scope}{i}"))
+        return output
+
+    # --- the whole network (seeds 002) -----------------------------------------------------
+
+    def model_layers(self, inputs: Tensor, spec: ResNetSpec) -> Tensor:
+        x = self.custom_conv2d(
+            inputs, spec.width, STEM_CONV_KERNEL, STEM_CONV_STRIDE, naming.join(naming.STEM, "conv_initial")
+        )
+        x = layers.MaxPooling2D(
+            STEM_POOL_SIZE,
+            STEM_POOL_STRIDE,
+            padding="same",
+            data_format=self.data_format,
+            name=naming.join(naming.STEM, "pool_initial"),
+        )(x)
+        for i, num_blocks in enumerate(spec.blocks):
+            x = self.block_layer(
+                x, spec.block_kind, spec.filters(i), spec.block_strides[i], num_blocks, naming.stage_scope(i)
+            )
+        x = self.pre_activation(x, naming.join(naming.HEAD, "preact"))
+        spatial = x.shape[2:4] if self.data_format == DataFormat.CHANNELS_FIRST.value else x.shape[1:3]
+        x = layers.AveragePooling2D(
+            pool_size=tuple(spatial), strides=1, data_format=self.data_format, name=naming.join(naming.HEAD, "avg_pool")
+        )(x)
+        x = layers.Flatten(data_format=self.data_format, name=naming.join(naming.HEAD, "flatten"))(x)
+        return layers.Dense(spec.classes, name=naming.join(naming.HEAD, "logits"))(x)
+
+
+def input_shape(spec: ResNetSpec, channels: int = 3) -> tuple[int, int, int]:
+    h, w = spec.input_size
+    if spec.data_format is DataFormat.CHANNELS_FIRST:
+        return (channels, h, w)
+    return (h, w, channels)
+
+
+def build_from_spec(spec: ResNetSpec) -> keras.Model:
+    """Build the functional model for a validated spec (random weights, nothing downloaded)."""
+    builder = ResNetBuilder(spec.data_format, spec.use_bias)
+    inputs = keras.Input(shape=input_shape(spec), name="input")
+    outputs = builder.model_layers(inputs, spec)
+    return keras.Model(inputs, outputs, name=spec.name)
+
+
+def build_resnet(
+    depth: int | None = 50,
+    *,
+    blocks: tuple[int, ...] | None = None,
+    block_type: BlockKind | str | None = None,
+    input_size: int | tuple[int, int] = 224,
+    classes: int = 1000,
+    width: int = 64,
+    use_bias: bool = True,
+    data_format: DataFormat | str = "channels_last",
+    version: str = "v2",
+) -> keras.Model:
+    """Build a ResNet: a published depth (18/34/50/101/152/200) or a custom layout.
+
+    >>> model = build_resnet(50)                       # the seeds' ResNet-50 v2
+    >>> model = build_resnet(blocks=(1, 1, 1, 1), block_type="regular", input_size=32)
+    """
+    spec = make_spec(
+        depth,
+        blocks=blocks,
+        block_kind=block_type,
+        input_size=input_size,
+        classes=classes,
+        width=width,
+        use_bias=use_bias,
+        data_format=data_format,
+        version=version,
+    )
+    return build_from_spec(spec)

@@ -1,0 +1,293 @@
+"""MACs and FLOPs per layer: a table from layer type to handler. No TensorFlow here.
+
+Convention (stated in the README and every report):
+
+* ``macs``  = multiply-accumulates of Conv and Dense layers only; this is what
+  the ResNet paper calls "FLOPs" (3.8 x 10^9 for ResNet-50).
+* ``flops`` = every floating-point operation of one inference forward pass for
+  one image: a multiply-add counts 2, and bias adds, BN scale and shift, ReLU,
+  residual adds and pooling are each counted, one per element operation.
+
+All counts are for a batch of one. A layer type without a handler is
+*unsupported*: its MACs and FLOPs are unknown (``None``), never 0, and it is
+listed in every output.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+Shape = tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class LayerInfo:
+    """What a handler may look at: plain data extracted from one built layer (batch axis removed)."""
+
+    layer_type: str
+    config: Mapping[str, Any]
+    input_shapes: tuple[Shape, ...]
+    output_shape: Shape
+
+
+@dataclass(frozen=True)
+class Cost:
+    macs: int
+    flops: int
+
+
+class Uncountable(Exception):
+    """A supported layer whose cost cannot be determined (e.g. an unknown spatial size)."""
+
+
+Handler = Callable[[LayerInfo], Cost]
+
+
+def _elements(shape: Shape) -> int:
+    if any(d is None for d in shape):
+        raise Uncountable(f"shape {shape} has an unknown dimension")
+    return math.prod(shape)
+
+
+def _channel_axis(info: LayerInfo) -> int:
+    return 0 if info.config.get("data_format") == "channels_first" else -1
+
+
+def _spatial(shape: Shape, info: LayerInfo) -> Shape:
+    return shape[1:] if _channel_axis(info) == 0 else shape[:-1]
+
+
+# Element-wise activations: FLOPs per element. Transcendentals (exp, tanh) count 1.
+ACTIVATION_FLOPS: dict[str, int] = {
+    "linear": 0,
+    "relu": 1,  # max(x, 0)
+    "relu6": 2,  # min(max(x, 0), 6)
+    "sigmoid": 4,  # 1 / (1 + exp(-x)): neg, exp, add, div
+    "hard_sigmoid": 3,  # clip(x / 6 + 0.5): div, add, clip
+    "tanh": 1,
+    "softmax": 3,  # exp, add into the sum, div by the sum
+    "swish": 5,  # x * sigmoid(x)
+    "silu": 5,
+    "hard_swish": 4,  # x * hard_sigmoid(x)
+    "hard_silu": 4,
+    "elu": 3,  # x > 0 ? x : exp(x) - 1: compare, exp, sub
+    "selu": 4,
+    "gelu": 8,  # 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))), approximated form
+    "leaky_relu": 2,  # compare, mul
+}
+
+
+def _activation_flops(name: object, elements: int) -> int:
+    if name is None:
+        return 0
+    if not isinstance(name, str) or name not in ACTIVATION_FLOPS:
+        raise Uncountable(f"activation {name!r} has no FLOP formula")
+    return ACTIVATION_FLOPS[name] * elements
+
+
+def conv(info: LayerInfo) -> Cost:
+    """Conv1D/2D/3D: one MAC per kernel tap, input channel (within its group) and output element.
+
+    macs  = prod(out_spatial) * filters * prod(kernel) * (c_in / groups)
+    flops = 2 * macs (a multiply-add is 2) + out_elements if bias + activation
+    """
+    (in_shape,) = info.input_shapes
+    c_in = in_shape[_channel_axis(info)]
+    groups = int(info.config.get("groups", 1))
+    out = _elements(info.output_shape)
+    kernel = math.prod(info.config["kernel_size"])
+    macs = out * kernel * (c_in // groups)
+    flops = 2 * macs
+    if info.config.get("use_bias", True):
+        flops += out  # one add per output element
+    flops += _activation_flops(info.config.get("activation"), out)
+    return Cost(macs, flops)
+
+
+def depthwise_conv(info: LayerInfo) -> Cost:
+    """DepthwiseConv: each output element sees prod(kernel) taps of one input channel."""
+    out = _elements(info.output_shape)
+    macs = out * math.prod(info.config["kernel_size"])
+    flops = 2 * macs + (out if info.config.get("use_bias", True) else 0)
+    flops += _activation_flops(info.config.get("activation"), out)
+    return Cost(macs, flops)
+
+
+def separable_conv(info: LayerInfo) -> Cost:
+    """SeparableConv: depthwise (prod(kernel) per mid element) then pointwise 1x1 (c_mid per output)."""
+    (in_shape,) = info.input_shapes
+    c_in = in_shape[_channel_axis(info)]
+    c_mid = c_in * int(info.config.get("depth_multiplier", 1))
+    out = _elements(info.output_shape)
+    spatial_out = math.prod(_spatial(info.output_shape, info))
+    macs = spatial_out * c_mid * math.prod(info.config["kernel_size"]) + out * c_mid
+    flops = 2 * macs + (out if info.config.get("use_bias", True) else 0)
+    flops += _activation_flops(info.config.get("activation"), out)
+    return Cost(macs, flops)
+
+
+def conv_transpose(info: LayerInfo) -> Cost:
+    """ConvTranspose: every input element is scattered over prod(kernel) * filters outputs."""
+    (in_shape,) = info.input_shapes
+    ins = _elements(in_shape)
+    filters = int(info.config["filters"])
+    out = _elements(info.output_shape)
+    macs = ins * math.prod(info.config["kernel_size"]) * filters // int(info.config.get("groups", 1))
+    flops = 2 * macs + (out if info.config.get("use_bias", True) else 0)
+    flops += _activation_flops(info.config.get("activation"), out)
+    return Cost(macs, flops)
+
+
+def dense(info: LayerInfo) -> Cost:
+    """Dense: in_features MACs per output element (applied over all leading axes).
+
+    macs  = prod(leading) * in_features * units
+    flops = 2 * macs + units if bias + activation
+    """
+    (in_shape,) = info.input_shapes
+    out = _elements(info.output_shape)
+    macs = out * in_shape[-1]
+    flops = 2 * macs + (out if info.config.get("use_bias", True) else 0)
+    flops += _activation_flops(info.config.get("activation"), out)
+    return Cost(macs, flops)
+
+
+def batch_norm(info: LayerInfo) -> Cost:
+    """Inference BN folds to y = a * x + b per channel: 1 multiply + 1 add per element.
+
+    (a = gamma / sqrt(var + eps) and b = beta - mean * a are per-channel constants.)
+    """
+    return Cost(0, 2 * _elements(info.output_shape))
+
+
+def activation_layer(info: LayerInfo) -> Cost:
+    return Cost(0, _activation_flops(info.config.get("activation"), _elements(info.output_shape)))
+
+
+def relu_layer(info: LayerInfo) -> Cost:
+    """ReLU: max(x, 0) is 1 per element; a cap (max_value) or a leak (negative_slope) adds 1 each."""
+    per = 1
+    if info.config.get("max_value") is not None:
+        per += 1
+    if info.config.get("negative_slope"):
+        per += 1
+    return Cost(0, per * _elements(info.output_shape))
+
+
+def per_element(count: int) -> Handler:
+    """A layer costing ``count`` FLOPs per output element."""
+
+    def handler(info: LayerInfo) -> Cost:
+        return Cost(0, count * _elements(info.output_shape))
+
+    handler.__doc__ = f"{count} FLOP(s) per output element."
+    return handler
+
+
+def merge(info: LayerInfo) -> Cost:
+    """Add / Subtract / Multiply / Maximum / Minimum of n tensors: n - 1 operations per element."""
+    return Cost(0, (len(info.input_shapes) - 1) * _elements(info.output_shape))
+
+
+def average_merge(info: LayerInfo) -> Cost:
+    """Average of n tensors: n - 1 adds and 1 divide per element."""
+    return Cost(0, len(info.input_shapes) * _elements(info.output_shape))
+
+
+def max_pool(info: LayerInfo) -> Cost:
+    """MaxPool: a window of k taps takes k - 1 comparisons per output element.
+
+    With 'same' padding the border windows are smaller; the full window is counted.
+    """
+    window = math.prod(info.config["pool_size"])
+    return Cost(0, (window - 1) * _elements(info.output_shape))
+
+
+def avg_pool(info: LayerInfo) -> Cost:
+    """AveragePool: k - 1 adds and 1 divide per output element, k taps per window."""
+    window = math.prod(info.config["pool_size"])
+    return Cost(0, window * _elements(info.output_shape))
+
+
+def global_avg_pool(info: LayerInfo) -> Cost:
+    """GlobalAveragePool: per channel, HW - 1 adds and 1 divide, i.e. one FLOP per input element."""
+    (in_shape,) = info.input_shapes
+    return Cost(0, _elements(in_shape))
+
+
+def global_max_pool(info: LayerInfo) -> Cost:
+    """GlobalMaxPool: per channel, HW - 1 comparisons."""
+    (in_shape,) = info.input_shapes
+    channels = in_shape[_channel_axis(info)]
+    return Cost(0, _elements(in_shape) - channels)
+
+
+def free(info: LayerInfo) -> Cost:
+    """Data movement only (padding, reshaping, dropout at inference, the input): no FLOPs."""
+    return Cost(0, 0)
+
+
+# Layer class name -> handler. Keras class names, as ``type(layer).__name__`` gives them.
+HANDLERS: dict[str, Handler] = {
+    "Conv1D": conv,
+    "Conv2D": conv,
+    "Conv3D": conv,
+    "DepthwiseConv2D": depthwise_conv,
+    "SeparableConv2D": separable_conv,
+    "Conv2DTranspose": conv_transpose,
+    "Dense": dense,
+    "BatchNormalization": batch_norm,
+    "ReLU": relu_layer,
+    "Activation": activation_layer,
+    "Softmax": per_element(ACTIVATION_FLOPS["softmax"]),
+    "LeakyReLU": per_element(ACTIVATION_FLOPS["leaky_relu"]),
+    "Add": merge,
+    "Subtract": merge,
+    "Multiply": merge,
+    "Maximum": merge,
+    "Minimum": merge,
+    "Average": average_merge,
+    "MaxPooling1D": max_pool,
+    "MaxPooling2D": max_pool,
+    "MaxPooling3D": max_pool,
+    "AveragePooling1D": avg_pool,
+    "AveragePooling2D": avg_pool,
+    "AveragePooling3D": avg_pool,
+    "GlobalAveragePooling1D": global_avg_pool,
+    "GlobalAveragePooling2D": global_avg_pool,
+    "GlobalAveragePooling3D": global_avg_pool,
+    "GlobalMaxPooling1D": global_max_pool,
+    "GlobalMaxPooling2D": global_max_pool,
+    "GlobalMaxPooling3D": global_max_pool,
+    "Rescaling": per_element(2),  # x * scale + offset
+    "Normalization": per_element(2),  # (x - mean) / std, folded to a multiply and an add
+    "InputLayer": free,
+    "ZeroPadding1D": free,
+    "ZeroPadding2D": free,
+    "ZeroPadding3D": free,
+    "Cropping1D": free,
+    "Cropping2D": free,
+    "Cropping3D": free,
+    "Flatten": free,
+    "Reshape": free,
+    "Permute": free,
+    "Concatenate": free,
+    "Dropout": free,
+    "SpatialDropout2D": free,
+    "GaussianDropout": free,
+    "Identity": free,
+}
+
+
+def cost_of(info: LayerInfo) -> Cost | None:
+    """The layer's cost, or None when its type has no handler.
+
+    Raises Uncountable when the type is known but its cost cannot be determined.
+    """
+    handler = HANDLERS.get(info.layer_type)
+    if handler is None:
+        return None
+    return handler(info)

@@ -1,0 +1,237 @@
+"""Network specifications as plain data: no TensorFlow here.
+
+A ResNet variant is a frozen :class:`ResNetSpec`. The depth table follows the
+seeds ("block_layer_sizes ... loaded in backend"): one row per depth, no
+function per depth. The two block kinds differ in one declared place,
+:attr:`BlockKind.expansion`.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+import re
+from dataclasses import dataclass
+
+from resnet_inspect.errors import UsageError
+
+# Blocks per block layer for each published depth (seeds, 000 and README).
+DEPTHS: dict[int, tuple[int, int, int, int]] = {
+    18: (2, 2, 2, 2),
+    34: (3, 4, 6, 3),
+    50: (3, 4, 6, 3),
+    101: (3, 4, 23, 3),
+    152: (3, 8, 36, 3),
+    200: (3, 24, 36, 3),
+}
+
+# Seeds (001): `self.bottleneck = num_layers >= 50`.
+BOTTLENECK_FROM_DEPTH = 50
+# Seeds (001): `self.block_strides = [1, 2, 2, 2]`, `self.filters_initial = 64`.
+BLOCK_STRIDES: tuple[int, ...] = (1, 2, 2, 2)
+MAX_BLOCK_LAYERS = 6
+DEFAULT_WIDTH = 64
+DEFAULT_INPUT_SIZE = 224
+DEFAULT_CLASSES = 1000
+# Seeds (002): 7x7/2 initial conv, then a 3x3/2 max pool.
+STEM_CONV_KERNEL = 7
+STEM_CONV_STRIDE = 2
+STEM_POOL_SIZE = 3
+STEM_POOL_STRIDE = 2
+
+
+class BlockKind(str, enum.Enum):
+    """The two block kinds; ``expansion`` is the only structural number that differs."""
+
+    REGULAR = "regular"
+    BOTTLENECK = "bottleneck"
+
+    @property
+    def expansion(self) -> int:
+        # Seeds (004): the third conv of a bottleneck block has 4x the filters.
+        return 4 if self is BlockKind.BOTTLENECK else 1
+
+    @property
+    def scope(self) -> str:
+        """Scope prefix of one block, as in the seeds' ``variable_scope``."""
+        return f"{self.value}_block"
+
+
+class DataFormat(str, enum.Enum):
+    CHANNELS_LAST = "channels_last"
+    CHANNELS_FIRST = "channels_first"
+
+
+class Version(str, enum.Enum):
+    """Network family. v2 is the seeds' pre-activation ResNet."""
+
+    V2 = "v2"
+
+
+@dataclass(frozen=True)
+class ResNetSpec:
+    """Everything needed to build one network. Validated on construction."""
+
+    blocks: tuple[int, ...]
+    block_kind: BlockKind
+    depth: int | None = None
+    input_size: tuple[int, int] = (DEFAULT_INPUT_SIZE, DEFAULT_INPUT_SIZE)
+    classes: int = DEFAULT_CLASSES
+    width: int = DEFAULT_WIDTH
+    use_bias: bool = True
+    data_format: DataFormat = DataFormat.CHANNELS_LAST
+    version: Version = Version.V2
+
+    def __post_init__(self) -> None:
+        if not self.blocks or any(n <= 0 for n in self.blocks):
+            raise UsageError("--blocks needs positive block counts, e.g. 3,4,6,3")
+        if len(self.blocks) > MAX_BLOCK_LAYERS:
+            raise UsageError(f"--blocks takes at most {MAX_BLOCK_LAYERS} block layers, got {len(self.blocks)}")
+        _positive("--classes", self.classes)
+        _positive("--width", self.width)
+        for side in self.input_size:
+            _positive("--input-size", side)
+        minimum = self.min_input_size
+        if min(self.input_size) < minimum:
+            raise UsageError(
+                f"input {self.input_size[0]}x{self.input_size[1]} is too small for this network: "
+                f"it downsamples by {minimum}, so the minimum input size is {minimum}x{minimum}"
+            )
+
+    @property
+    def block_strides(self) -> tuple[int, ...]:
+        """Seeds: [1, 2, 2, 2]; a custom layout with more or fewer block layers keeps the pattern."""
+        return (BLOCK_STRIDES[0],) + (BLOCK_STRIDES[1],) * (len(self.blocks) - 1)
+
+    @property
+    def total_stride(self) -> int:
+        """Product of every stride in the network: stem conv, stem pool, block layers."""
+        return STEM_CONV_STRIDE * STEM_POOL_STRIDE * math.prod(self.block_strides)
+
+    @property
+    def min_input_size(self) -> int:
+        """Smallest side for which every stride-2 stage halves a map of at least 2.
+
+        With the seeds' padding any input >= 1 gives a 1x1 map, but below the
+        total stride the last block layers would see a map made mostly of padding.
+        """
+        return self.total_stride
+
+    @property
+    def weight_layers(self) -> int:
+        """Conv and dense layers on the main path: the depth the name refers to."""
+        convs_per_block = 3 if self.block_kind is BlockKind.BOTTLENECK else 2
+        return 1 + convs_per_block * sum(self.blocks) + 1
+
+    @property
+    def name(self) -> str:
+        if self.depth is not None:
+            return f"resnet{self.depth}"
+        layout = "-".join(str(n) for n in self.blocks)
+        return f"resnet-{self.block_kind.value}-{layout}"
+
+    def filters(self, layer_index: int) -> int:
+        """Filters of block layer ``layer_index`` (0-based): doubled per block layer (seeds, 002)."""
+        return self.width * 2**layer_index
+
+    def describe(self) -> str:
+        h, w = self.input_size
+        layout = "-".join(str(n) for n in self.blocks)
+        bias = "conv bias" if self.use_bias else "no conv bias"
+        return (
+            f"{self.name} {self.version.value} (pre-activation), {self.block_kind.value} blocks "
+            f"{layout}, input {h}x{w}x3, {self.classes} classes, width {self.width}, "
+            f"{bias}, {self.data_format.value}"
+        )
+
+    def config(self) -> dict[str, object]:
+        """Plain, JSON-serialisable configuration."""
+        return {
+            "name": self.name,
+            "version": self.version.value,
+            "depth": self.depth,
+            "blocks": list(self.blocks),
+            "block_type": self.block_kind.value,
+            "input_size": list(self.input_size),
+            "classes": self.classes,
+            "width": self.width,
+            "use_bias": self.use_bias,
+            "data_format": self.data_format.value,
+        }
+
+
+def _positive(option: str, value: int) -> None:
+    if value <= 0:
+        raise UsageError(f"{option} must be a positive integer, got {value}")
+
+
+def parse_blocks(text: str) -> tuple[int, ...]:
+    """Parse ``"3,4,6,3"`` into a tuple of positive ints."""
+    parts = [p.strip() for p in text.split(",")]
+    if not text.strip() or any(not re.fullmatch(r"\d+", p) for p in parts):
+        raise UsageError(f"--blocks must be comma-separated positive integers such as 3,4,6,3, got {text!r}")
+    return tuple(int(p) for p in parts)
+
+
+def parse_input_size(text: str) -> tuple[int, int]:
+    """Parse ``"224"`` or ``"HxW"`` (e.g. ``"192x256"``)."""
+    match = re.fullmatch(r"\s*(\d+)\s*(?:[xX]\s*(\d+)\s*)?", text)
+    if not match:
+        raise UsageError(f"--input-size must be N or HxW (e.g. 224 or 192x256), got {text!r}")
+    h = int(match.group(1))
+    w = int(match.group(2)) if match.group(2) is not None else h
+    if h <= 0 or w <= 0:
+        raise UsageError(f"--input-size must be positive, got {text!r}")
+    return (h, w)
+
+
+def make_spec(
+    depth: int | None = 50,
+    *,
+    blocks: tuple[int, ...] | None = None,
+    block_kind: BlockKind | str | None = None,
+    input_size: int | tuple[int, int] = DEFAULT_INPUT_SIZE,
+    classes: int = DEFAULT_CLASSES,
+    width: int = DEFAULT_WIDTH,
+    use_bias: bool = True,
+    data_format: DataFormat | str = DataFormat.CHANNELS_LAST,
+    version: Version | str = Version.V2,
+) -> ResNetSpec:
+    """Resolve a depth or a custom layout into a validated spec."""
+    if blocks is None:
+        if depth is None:
+            raise UsageError("give a depth or a custom layout (--blocks)")
+        if depth not in DEPTHS:
+            valid = ", ".join(str(d) for d in DEPTHS)
+            raise UsageError(f"unknown depth {depth}; valid depths: {valid}")
+        blocks = DEPTHS[depth]
+        if block_kind is None:
+            block_kind = BlockKind.BOTTLENECK if depth >= BOTTLENECK_FROM_DEPTH else BlockKind.REGULAR
+    else:
+        depth = None
+        if block_kind is None:
+            block_kind = BlockKind.BOTTLENECK
+    if isinstance(input_size, int):
+        input_size = (input_size, input_size)
+    try:
+        kind = BlockKind(block_kind)
+        fmt = DataFormat(data_format)
+        ver = Version(version)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    if depth is not None and kind is not (
+        BlockKind.BOTTLENECK if depth >= BOTTLENECK_FROM_DEPTH else BlockKind.REGULAR
+    ):
+        # A depth names a published layout; another block kind is a custom network.
+        depth = None
+    return ResNetSpec(
+        blocks=tuple(blocks),
+        block_kind=kind,
+        depth=depth,
+        input_size=tuple(input_size),  # type: ignore[arg-type]
+        classes=classes,
+        width=width,
+        use_bias=use_bias,
+        data_format=fmt,
+        version=ver,
+    )
