@@ -1,0 +1,28 @@
+"""Shared fixtures: built models and reports are cached per session (building is the slow part)."""
+
+from __future__ import annotations
+
+import functools
+import os
+
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+
+@functools.lru_cache(maxsize=None)
+def built(depth: int | None = 50, **options):
+    """(spec, model, report) for a network; cached so each is built once per test session."""
+    from resnet_inspect.builder import build_from_spec
+    from resnet_inspect.specs import make_spec
+    from resnet_inspect.walk import analyze
+
+    spec = make_spec(depth, **options)
+    model = build_from_spec(spec)
+    return spec, model, analyze(model, config=spec.config())
+
+
+@pytest.fixture(scope="session")
+def build():
+    """``build(depth, **make_spec options) -> (spec, model, report)``, cached for the session."""
+    return built
