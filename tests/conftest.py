@@ -10,7 +10,7 @@ import pytest
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def built(depth: int | None = 50, **options):
     """(spec, model, report) for a network; cached so each is built once per test session."""
     from resnet_inspect.builder import build_from_spec

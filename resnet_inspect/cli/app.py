@@ -85,7 +85,8 @@ def _root(
 # --- network options, declared once ----------------------------------------------------------
 
 DepthOpt = Annotated[
-    Optional[int], typer.Option("--depth", "-d", help="Published depth: 18, 34, 50, 101, 152 or 200 (default 50 when no --blocks).")
+    Optional[int],
+    typer.Option("--depth", "-d", help="Published depth: 18, 34, 50, 101, 152 or 200 (default 50 without --blocks)."),
 ]
 BlocksOpt = Annotated[
     Optional[str], typer.Option("--blocks", help="Custom layout: blocks per block layer, e.g. 3,4,6,3.")
