@@ -10,10 +10,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from test_model import hand_params
 from typer.testing import CliRunner
 
 from resnet_inspect.cli import app
-from test_model import hand_params
 
 SMALL = ["--depth", "18", "--input-size", "32"]
 
