@@ -14,7 +14,7 @@ import json
 import os
 import platform
 import tempfile
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
 
@@ -87,17 +87,23 @@ def write_atomic(path: Path, write: Callable[[IO[Any]], None], mode: str = "w") 
 
 
 def rows_frame(rows: Sequence[Any], columns: Sequence[str] | None = None) -> Any:
-    """A pandas DataFrame of dataclass rows; shapes as '56x56x256', unknown counts as empty cells."""
+    """A pandas DataFrame of rows (dataclasses or mappings); shapes as '56x56x256', unknown counts as empty cells."""
     import pandas as pd
 
-    records = [dataclasses.asdict(r) for r in rows]
-    frame = pd.DataFrame.from_records(records, columns=list(columns or dataclasses.asdict(rows[0]).keys()))
-    for column in frame.columns:
+    records = [dict(r) if isinstance(r, Mapping) else dataclasses.asdict(r) for r in rows]
+    names = list(columns or records[0].keys())
+    data: dict[str, Any] = {}
+    for column in names:
+        values = [record.get(column) for record in records]
         if column.endswith("shape"):
-            frame[column] = [format_shape(s) for s in frame[column]]
-        elif frame[column].dtype == object and all(v is None or isinstance(v, int) for v in frame[column]):
-            frame[column] = frame[column].astype("Int64")
-    return frame
+            data[column] = [format_shape(v) for v in values]
+        elif all(v is None or (isinstance(v, int) and not isinstance(v, bool)) for v in values):
+            # Built from the Python ints: letting pandas infer would turn a column of ints with one
+            # unknown (None) into floats, and 231211008 into 231211008.0.
+            data[column] = pd.array(values, dtype="Int64")
+        else:
+            data[column] = values
+    return pd.DataFrame(data, columns=names)
 
 
 def write_csv(path: Path, rows: Sequence[Any], columns: Sequence[str] | None = None) -> None:
