@@ -6,6 +6,7 @@ import os
 import sys
 
 from resnet_inspect.cli import (
+    bench,  # noqa: F401  (registers the command)
     compare,  # noqa: F401  (registers the command)
     summary,  # noqa: F401  (registers the command)
 )

@@ -1,0 +1,140 @@
+"""``resnet-inspect compare``: regular vs bottleneck block, or model vs model, side by side."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from resnet_inspect import compare as core
+from resnet_inspect.cli.app import (
+    BiasOpt,
+    ClassesOpt,
+    CsvOpt,
+    DataFormatOpt,
+    InputSizeOpt,
+    JsonOpt,
+    WidthOpt,
+    app,
+    network_spec,
+)
+from resnet_inspect.cli.summary import check_outputs
+from resnet_inspect.errors import UsageError
+from resnet_inspect.export import write_csv, write_json
+from resnet_inspect.specs import DataFormat, ResNetSpec
+
+NamesArg = Annotated[
+    Optional[list[str]],
+    typer.Argument(
+        help="Two or more names: blocks (regular bottleneck) or models (resnet18 resnet34 resnet50-v2 ...).",
+        show_default=False,
+    ),
+]
+FiltersOpt = Annotated[int, typer.Option("--filters", help="Blocks: filters of the block (the seeds' example: 64).")]
+SizeOpt = Annotated[
+    int, typer.Option("--size", help="Blocks: side of the input map for MACs/FLOPs (56: block layer 1 at 224).")
+]
+FirstOpt = Annotated[
+    bool, typer.Option("--first", help="Blocks: the first block of block layer 1, with its projection shortcut.")
+]
+CompareLevelOpt = Annotated[
+    core.CompareLevel,
+    typer.Option("--level", "-l", case_sensitive=False, help="Models: 'stage' adds per-stage columns."),
+]
+
+# Options that mean something for one kind of comparison only, by parameter name.
+BLOCK_ONLY = {"filters": "--filters", "size": "--size", "first": "--first"}
+MODEL_ONLY = {"input_size": "--input-size", "classes": "--classes", "width": "--width", "level": "--level"}
+
+
+def reject_given(ctx: typer.Context, options: dict[str, str], applies_to: str) -> None:
+    """A usage error if the user set an option that the chosen comparison would silently ignore."""
+    given = [flag for param, flag in options.items() if ctx.get_parameter_source(param).name != "DEFAULT"]
+    if given:
+        raise UsageError(f"{', '.join(given)} only apply to {applies_to}")
+
+
+def model_heading(specs: list[ResNetSpec]) -> str:
+    """What every model shares (the options apply to all), and the versions compared."""
+    spec = specs[0]
+    h, w = spec.input_size
+    bias = "conv bias" if spec.use_bias else "no conv bias"
+    versions = "/".join(dict.fromkeys(s.version.value for s in specs))
+    return (
+        f"{len(specs)} models ({versions}), input {h}x{w}x3, {spec.classes} classes, width {spec.width}, "
+        f"{bias}, {spec.data_format.value}"
+    )
+
+
+def block_heading(setup: core.BlockSetup, names: list[str]) -> str:
+    bias = "conv bias" if setup.use_bias else "no conv bias"
+    shortcut = "first block of block layer 1, projection shortcut" if setup.first else "identity shortcut"
+    return (
+        f"{' vs '.join(names)} block: {setup.filters} filters, {shortcut}, {setup.size}x{setup.size} map, "
+        f"{bias}, {DataFormat(setup.data_format).value} (the network's block code)"
+    )
+
+
+@app.command()
+def compare(
+    ctx: typer.Context,
+    names: NamesArg = None,
+    filters: FiltersOpt = core.DEFAULT_FILTERS,
+    size: SizeOpt = core.DEFAULT_SIZE,
+    first: FirstOpt = False,
+    input_size: InputSizeOpt = "224",
+    classes: ClassesOpt = 1000,
+    width: WidthOpt = 64,
+    bias: BiasOpt = True,
+    data_format: DataFormatOpt = DataFormat.CHANNELS_LAST,
+    level: CompareLevelOpt = core.CompareLevel.MODEL,
+    csv: CsvOpt = None,
+    json: JsonOpt = None,
+) -> None:
+    """Compare blocks (regular bottleneck) or models (resnet18 resnet34 resnet50 ...) side by side."""
+    selection = core.parse_names(names or [])
+    if selection.blocks:
+        reject_given(ctx, MODEL_ONLY, "model comparisons (e.g. resnet34 resnet50)")
+        setups = [
+            core.BlockSetup(kind, filters=filters, size=size, first=first, use_bias=bias, data_format=data_format)
+            for kind in selection.blocks
+        ]
+        check_outputs(csv, json)
+        compare_blocks(setups, csv, json)
+        return
+    reject_given(ctx, BLOCK_ONLY, "block comparisons (regular bottleneck)")
+    specs = core.model_specs(
+        selection.models,
+        lambda depth: network_spec(depth, None, None, input_size, classes, width, bias, data_format),
+    )
+    check_outputs(csv, json)
+    compare_models(specs, level, csv, json)
+
+
+def compare_blocks(setups: list[core.BlockSetup], csv: Optional[Path], json: Optional[Path]) -> None:
+    from resnet_inspect.render import make_console, print_block_comparison  # render imports nothing heavy
+
+    sides = core.compare_blocks(setups)  # imports TensorFlow
+    heading = block_heading(setups[0], [s.kind.value for s in setups])
+    print_block_comparison(make_console(), sides, heading)
+    if csv is not None:
+        write_csv(csv, core.block_table(sides), core.BLOCK_COLUMNS)
+    if json is not None:
+        write_json(json, core.blocks_payload(sides))
+
+
+def compare_models(
+    specs: tuple[tuple[str, ResNetSpec], ...], level: core.CompareLevel, csv: Optional[Path], json: Optional[Path]
+) -> None:
+    from resnet_inspect.render import build_progress, make_console, print_model_comparison
+
+    with build_progress(make_console(stderr=True), len(specs)) as step:
+        entries = core.build_models(specs, step)  # imports TensorFlow
+    rows = core.compare_models(entries)
+    stages = core.stage_names(rows) if level is core.CompareLevel.STAGE else []
+    print_model_comparison(make_console(), rows, model_heading([spec for _, spec in specs]), stages)
+    if csv is not None:
+        write_csv(csv, core.model_table(rows, level))
+    if json is not None:
+        write_json(json, core.models_payload(entries, rows, level))

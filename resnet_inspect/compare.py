@@ -1,0 +1,573 @@
+"""Comparisons: a regular block against a bottleneck block, and model against model. No rendering here.
+
+Blocks are built with the network's own block code (:class:`~resnet_inspect.builder.ResNetBuilder`)
+and models from specs; both are walked with the same :func:`~resnet_inspect.walk.analyze` as
+``summary``, so every number below comes from built Keras layers.
+
+TensorFlow is imported only inside the functions that build something: parsing
+names (and failing on a bad one) stays instant.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from resnet_inspect import naming
+from resnet_inspect.errors import UsageError
+from resnet_inspect.export import CONVENTION, versions
+from resnet_inspect.records import Level, Report, Shape, Totals, UnitRow
+from resnet_inspect.specs import BLOCK_STRIDES, DEPTHS, BlockKind, DataFormat, ResNetSpec, Version
+
+# Seeds (004): "a regular ResNet block with 64 filters that takes in an input with 64 channels".
+DEFAULT_FILTERS = 64
+# Seeds (002): after the 7x7/2 conv and the 3x3/2 pool a 224x224 input is 56x56 in block layer 1.
+DEFAULT_SIZE = 56
+MODEL_PREFIX = "resnet"
+_MODEL_RE = re.compile(rf"{MODEL_PREFIX}(\d+)(?:-(.*))?")
+CONV_TYPES = ("Conv2D",)
+
+
+class CompareLevel(str, enum.Enum):
+    """Columns of a model comparison: whole models, or whole models plus one group of columns per stage."""
+
+    MODEL = "model"
+    STAGE = "stage"
+
+
+# --- names ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ModelName:
+    """A model named on the command line: ``resnet50`` or ``resnet50-v2``."""
+
+    label: str
+    depth: int
+    version: Version | None  # None: no suffix, the command's version applies
+
+
+def block_names() -> tuple[str, ...]:
+    return tuple(kind.value for kind in BlockKind)
+
+
+def model_names() -> tuple[str, ...]:
+    return tuple(f"{MODEL_PREFIX}{depth}" for depth in DEPTHS)
+
+
+def version_names() -> tuple[str, ...]:
+    return tuple(version.value for version in Version)
+
+
+def known_names() -> str:
+    """What ``compare`` accepts, for error messages (derived from the tables, never typed in)."""
+    suffixes = ", ".join(f"-{v}" for v in version_names())
+    return (
+        f"blocks: {', '.join(block_names())}; models: {', '.join(model_names())} "
+        f"(optionally with a version suffix: {suffixes})"
+    )
+
+
+def parse_model_name(text: str) -> ModelName | None:
+    """``resnet50`` / ``resnet50-v1`` -> ModelName; None when ``text`` is not a model name at all."""
+    label = text.strip().lower()
+    match = _MODEL_RE.fullmatch(label)
+    if match is None or int(match.group(1)) not in DEPTHS:
+        return None
+    version = None
+    if match.group(2) is not None:
+        try:
+            version = Version(match.group(2))
+        except ValueError:
+            raise UsageError(
+                f"unknown version {match.group(2)!r} in {text!r}; known versions: {', '.join(version_names())}"
+            ) from None
+    return ModelName(label=label, depth=int(match.group(1)), version=version)
+
+
+@dataclass(frozen=True)
+class Selection:
+    """What the names ask for: blocks or models, never both."""
+
+    blocks: tuple[BlockKind, ...] = ()
+    models: tuple[ModelName, ...] = ()
+
+
+def parse_names(names: Sequence[str]) -> Selection:
+    """Classify two or more names as blocks or models; every mistake is a UsageError."""
+    if len(names) < 2:
+        got = f"got only {names[0]!r}" if names else "got none"
+        raise UsageError(
+            f"compare needs at least two names, e.g. 'regular bottleneck' or 'resnet34 resnet50'; {got}"
+        )
+    blocks: list[BlockKind] = []
+    models: list[ModelName] = []
+    for name in names:
+        key = name.strip().lower()
+        if key in block_names():
+            blocks.append(BlockKind(key))
+            continue
+        model = parse_model_name(name)
+        if model is None:
+            raise UsageError(f"unknown name {name!r}; known {known_names()}")
+        models.append(model)
+    if blocks and models:
+        raise UsageError(
+            f"cannot mix blocks ({', '.join(k.value for k in blocks)}) with models "
+            f"({', '.join(m.label for m in models)}): compare blocks with blocks, or models with models"
+        )
+    labels = [k.value for k in blocks] + [m.label for m in models]
+    for label in labels:
+        if labels.count(label) > 1:
+            raise UsageError(f"{label!r} is named twice; name each block or model once")
+    return Selection(blocks=tuple(blocks), models=tuple(models))
+
+
+def check_positive(option: str, value: int) -> None:
+    if value <= 0:
+        raise UsageError(f"{option} must be a positive integer, got {value}")
+
+
+# --- blocks ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BlockSetup:
+    """One block to build on its own, as the network would build it in block layer 1."""
+
+    kind: BlockKind
+    filters: int = DEFAULT_FILTERS
+    size: int = DEFAULT_SIZE
+    first: bool = False
+    use_bias: bool = True
+    data_format: DataFormat = DataFormat.CHANNELS_LAST
+
+    def __post_init__(self) -> None:
+        check_positive("--filters", self.filters)
+        check_positive("--size", self.size)
+
+    @property
+    def in_channels(self) -> int:
+        # Inside a block layer a block takes the previous block's output: expansion x filters channels
+        # (64 for regular, 256 for bottleneck, seeds 004). The first block of block layer 1 takes the
+        # stem's output instead, whose width is block layer 1's filters.
+        return self.filters if self.first else self.kind.expansion * self.filters
+
+    @property
+    def stride(self) -> int:
+        return BLOCK_STRIDES[0]  # block layer 1 keeps the map size (seeds: block_strides[0] == 1)
+
+    @property
+    def scope(self) -> str:
+        return naming.join(naming.stage_scope(0), f"{self.kind.scope}0")
+
+    @property
+    def input_shape(self) -> Shape:
+        if DataFormat(self.data_format) is DataFormat.CHANNELS_FIRST:
+            return (self.in_channels, self.size, self.size)
+        return (self.size, self.size, self.in_channels)
+
+    def describe(self) -> str:
+        shortcut = "first block of block layer 1, projection shortcut" if self.first else "identity shortcut"
+        return f"{self.kind.value} block, {self.filters} filters, {shortcut}"
+
+    def config(self) -> dict[str, Any]:
+        return {
+            "block_type": self.kind.value,
+            "filters": self.filters,
+            "size": self.size,
+            "first": self.first,
+            "shortcut": "projection" if self.first else "identity",
+            "input_shape": list(self.input_shape),
+            "use_bias": self.use_bias,
+            "data_format": DataFormat(self.data_format).value,
+        }
+
+
+def build_block(setup: BlockSetup) -> Any:
+    """A Keras model holding exactly one block, made by the same builder calls as the network.
+
+    The identity block is ``block_fn(kind)(...)`` without ``shortcut_filters``, as every block
+    after the first in a block layer; ``first`` calls ``block_layer`` with one block, which is
+    how the network makes the first block of a block layer (projection shortcut included).
+    """
+    from resnet_inspect._tf import keras
+    from resnet_inspect.builder import ResNetBuilder
+
+    builder = ResNetBuilder(setup.data_format, setup.use_bias)
+    inputs = keras.Input(shape=setup.input_shape, name="input")
+    if setup.first:
+        outputs = builder.block_layer(
+            inputs, setup.kind, setup.filters, setup.stride, 1, naming.stage_scope(0)
+        )
+    else:
+        outputs = builder.block_fn(setup.kind)(inputs, setup.filters, setup.stride, setup.scope)
+    return keras.Model(inputs, outputs, name=f"{setup.kind.scope}")
+
+
+@dataclass(frozen=True)
+class ConvPart:
+    """One convolution of a block, as built."""
+
+    block: str
+    part: str
+    name: str
+    kernel_shape: Shape
+    in_channels: int
+    out_channels: int
+    output_shape: Shape
+    weights: int
+    biases: int
+    macs: int | None
+    flops: int | None
+
+
+@dataclass(frozen=True)
+class BlockSide:
+    """One walked block: its convolutions and its totals."""
+
+    setup: BlockSetup
+    input_shape: Shape
+    output_shape: Shape
+    in_channels: int
+    out_channels: int
+    convs: tuple[ConvPart, ...]
+    totals: Totals
+    report: Report
+
+
+def _channel_index(data_format: DataFormat | str) -> int:
+    return 0 if DataFormat(data_format) is DataFormat.CHANNELS_FIRST else -1
+
+
+def block_side(setup: BlockSetup, report: Report) -> BlockSide:
+    """Read the per-conv breakdown and the totals of one walked block."""
+    axis = _channel_index(setup.data_format)
+    convs = []
+    for record in report.layers:
+        if record.layer_type not in CONV_TYPES:
+            continue
+        config = dict(record.config)
+        convs.append(
+            ConvPart(
+                block=setup.kind.value,
+                part=record.name.rsplit(naming.SEP, 1)[-1],
+                name=record.name,
+                kernel_shape=tuple(config["kernel_size"]),
+                in_channels=record.input_shapes[0][axis],
+                out_channels=record.output_shape[axis],
+                output_shape=record.output_shape,
+                weights=record.weights,
+                biases=record.biases,
+                macs=record.macs,
+                flops=record.flops,
+            )
+        )
+    first, last = report.layers[0], report.layers[-1]
+    return BlockSide(
+        setup=setup,
+        input_shape=first.output_shape,
+        output_shape=last.output_shape,
+        in_channels=first.output_shape[axis],
+        out_channels=last.output_shape[axis],
+        convs=tuple(convs),
+        totals=report.totals,
+        report=report,
+    )
+
+
+def compare_blocks(setups: Sequence[BlockSetup]) -> tuple[BlockSide, ...]:
+    """Build and walk each block (imports TensorFlow)."""
+    from resnet_inspect.walk import analyze
+
+    return tuple(block_side(s, analyze(build_block(s), config=s.config())) for s in setups)
+
+
+def ratio(value: int | None, base: int | None) -> float | None:
+    """value / base, None when either is unknown or the base is 0."""
+    if value is None or base is None or base == 0:
+        return None
+    return value / base
+
+
+def difference(value: int | None, base: int | None) -> int | None:
+    if value is None or base is None:
+        return None
+    return value - base
+
+
+BLOCK_COLUMNS: tuple[str, ...] = (
+    "block",
+    "part",
+    "name",
+    "kernel_shape",
+    "in_channels",
+    "out_channels",
+    "output_shape",
+    "weights",
+    "biases",
+    "bn_trainable",
+    "bn_non_trainable",
+    "params",
+    "macs",
+    "flops",
+)
+TOTAL_PART = "total"
+
+
+def block_table(sides: Sequence[BlockSide]) -> list[dict[str, Any]]:
+    """Export rows: each conv of each block, then the block's total (part ``total``, all its layers)."""
+    rows: list[dict[str, Any]] = []
+    for side in sides:
+        for conv in side.convs:
+            rows.append(
+                {
+                    "block": conv.block,
+                    "part": conv.part,
+                    "name": conv.name,
+                    "kernel_shape": conv.kernel_shape,
+                    "in_channels": conv.in_channels,
+                    "out_channels": conv.out_channels,
+                    "output_shape": conv.output_shape,
+                    "weights": conv.weights,
+                    "biases": conv.biases,
+                    "bn_trainable": 0,
+                    "bn_non_trainable": 0,
+                    "params": conv.weights + conv.biases,
+                    "macs": conv.macs,
+                    "flops": conv.flops,
+                }
+            )
+        totals = side.totals
+        rows.append(
+            {
+                "block": side.setup.kind.value,
+                "part": TOTAL_PART,
+                "name": side.setup.scope,
+                "kernel_shape": (),
+                "in_channels": side.in_channels,
+                "out_channels": side.out_channels,
+                "output_shape": side.output_shape,
+                "weights": totals.weights,
+                "biases": totals.biases,
+                "bn_trainable": totals.bn_trainable,
+                "bn_non_trainable": totals.bn_non_trainable,
+                "params": totals.params,
+                "macs": totals.macs,
+                "flops": totals.flops,
+            }
+        )
+    return rows
+
+
+# --- models ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """One model of a comparison: the name it was asked by, its spec and its walked report."""
+
+    label: str
+    spec: ResNetSpec
+    report: Report
+
+
+@dataclass(frozen=True)
+class ModelRow:
+    """One model in a comparison, with its differences from the first model."""
+
+    name: str
+    version: str
+    block_type: str
+    blocks: tuple[int, ...]
+    output_shape: Shape
+    features_shape: Shape
+    layers: int
+    weights: int
+    biases: int
+    bn_trainable: int
+    bn_non_trainable: int
+    other: int
+    params: int
+    trainable: int
+    non_trainable: int
+    macs: int | None
+    flops: int | None
+    unsupported: int
+    params_diff: int
+    macs_diff: int | None
+    flops_diff: int | None
+    params_ratio: float | None
+    macs_ratio: float | None
+    flops_ratio: float | None
+    stages: tuple[UnitRow, ...]
+
+
+def model_specs(
+    models: Sequence[ModelName], spec_for: Callable[[int], ResNetSpec]
+) -> tuple[tuple[str, ResNetSpec], ...]:
+    """(label, spec) for each name: ``spec_for(depth)`` applies the command's options, a suffix its version."""
+    resolved: list[tuple[str, ResNetSpec]] = []
+    for model in models:
+        spec = spec_for(model.depth)
+        if model.version is not None:
+            spec = dataclasses.replace(spec, version=model.version)
+        for label, other in resolved:
+            if other == spec:
+                raise UsageError(f"{label!r} and {model.label!r} are the same network; name each once")
+        resolved.append((model.label, spec))
+    return tuple(resolved)
+
+
+def build_models(
+    entries: Sequence[tuple[str, ResNetSpec]], progress: Callable[[int, str], None] | None = None
+) -> tuple[ModelEntry, ...]:
+    """Build and walk each model in turn (imports TensorFlow).
+
+    ``progress(done, label)`` is called before each build, and once more with ``done == len(entries)``.
+    """
+    from resnet_inspect.inspect import inspect_spec
+
+    built = []
+    for done, (label, spec) in enumerate(entries):
+        if progress is not None:
+            progress(done, label)
+        built.append(ModelEntry(label, spec, inspect_spec(spec)))
+    if progress is not None:
+        progress(len(entries), "")
+    return tuple(built)
+
+
+def _features_shape(stages: Sequence[UnitRow]) -> Shape:
+    """Output of the last block layer: the map the head pools (the seeds' 7x7x512 or 7x7x2048 at 224)."""
+    body = [row for row in stages if row.name not in (naming.STEM, naming.HEAD)]
+    return body[-1].output_shape if body else stages[-1].output_shape
+
+
+def compare_models(entries: Sequence[ModelEntry]) -> tuple[ModelRow, ...]:
+    """One row per model; differences and ratios are against the first model."""
+    base = entries[0].report.totals
+    rows = []
+    for entry in entries:
+        totals = entry.report.totals
+        stages = entry.report.rows(Level.STAGE)
+        rows.append(
+            ModelRow(
+                name=entry.label,
+                version=entry.spec.version.value,
+                block_type=entry.spec.block_kind.value,
+                blocks=entry.spec.blocks,
+                output_shape=entry.report.layers[-1].output_shape,
+                features_shape=_features_shape(stages),
+                layers=totals.layers,
+                weights=totals.weights,
+                biases=totals.biases,
+                bn_trainable=totals.bn_trainable,
+                bn_non_trainable=totals.bn_non_trainable,
+                other=totals.other,
+                params=totals.params,
+                trainable=totals.trainable,
+                non_trainable=totals.non_trainable,
+                macs=totals.macs,
+                flops=totals.flops,
+                unsupported=totals.unsupported,
+                params_diff=totals.params - base.params,
+                macs_diff=difference(totals.macs, base.macs),
+                flops_diff=difference(totals.flops, base.flops),
+                params_ratio=ratio(totals.params, base.params),
+                macs_ratio=ratio(totals.macs, base.macs),
+                flops_ratio=ratio(totals.flops, base.flops),
+                stages=stages,
+            )
+        )
+    return tuple(rows)
+
+
+def stage_names(rows: Sequence[ModelRow]) -> list[str]:
+    """Every stage of every model, in order of first appearance."""
+    names: list[str] = []
+    for row in rows:
+        for stage in row.stages:
+            if stage.name not in names:
+                names.append(stage.name)
+    return names
+
+
+STAGE_FIELDS = ("params", "macs", "flops")
+
+
+def model_table(rows: Sequence[ModelRow], level: CompareLevel) -> list[dict[str, Any]]:
+    """Export rows: every field of :class:`ModelRow`; with ``level`` stage, ``{stage}_{params|macs|flops}`` too."""
+    stages = stage_names(rows) if level is CompareLevel.STAGE else []
+    table = []
+    for row in rows:
+        data = {key: value for key, value in vars(row).items() if key != "stages"}
+        data["blocks"] = "-".join(str(n) for n in row.blocks)
+        by_name = {stage.name: stage for stage in row.stages}
+        for stage in stages:
+            for field in STAGE_FIELDS:
+                data[f"{stage}_{field}"] = getattr(by_name[stage], field) if stage in by_name else None
+        table.append(data)
+    return table
+
+
+# --- JSON documents (plain data, fixed key order, no timestamps) -------------------------------------
+
+
+def _unsupported(report: Report) -> list[dict[str, Any]]:
+    return [dataclasses.asdict(u) for u in report.unsupported]
+
+
+def blocks_payload(sides: Sequence[BlockSide]) -> dict[str, Any]:
+    """The JSON document of ``compare regular bottleneck --json``."""
+    base = sides[0]
+    return {
+        "comparison": "blocks",
+        "convention": CONVENTION,
+        "versions": versions(),
+        "blocks": [
+            {
+                "config": side.setup.config(),
+                "input_shape": list(side.input_shape),
+                "output_shape": list(side.output_shape),
+                "in_channels": side.in_channels,
+                "out_channels": side.out_channels,
+                "totals": dataclasses.asdict(side.totals),
+                "unsupported": _unsupported(side.report),
+            }
+            for side in sides
+        ],
+        "ratios": [
+            {
+                "block": side.setup.kind.value,
+                "against": base.setup.kind.value,
+                **{
+                    key: ratio(getattr(side.totals, key), getattr(base.totals, key))
+                    for key in ("weights", "biases", "bn_trainable", "params", "macs", "flops")
+                },
+            }
+            for side in sides[1:]
+        ],
+        "columns": list(BLOCK_COLUMNS),
+        "rows": block_table(sides),
+    }
+
+
+def models_payload(entries: Sequence[ModelEntry], rows: Sequence[ModelRow], level: CompareLevel) -> dict[str, Any]:
+    """The JSON document of ``compare resnet18 resnet34 ... --json``."""
+    table = model_table(rows, level)
+    return {
+        "comparison": "models",
+        "level": level.value,
+        "against": rows[0].name,
+        "convention": CONVENTION,
+        "versions": versions(),
+        "models": [{"label": entry.label, **entry.spec.config()} for entry in entries],
+        "unsupported": {entry.label: _unsupported(entry.report) for entry in entries},
+        "columns": list(table[0]),
+        "rows": table,
+    }
