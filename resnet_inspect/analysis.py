@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
-from resnet_inspect import naming
+from resnet_inspect import naming, receptive
 from resnet_inspect.errors import UsageError
 from resnet_inspect.records import LayerRecord, Level, Report, Totals, UnitRow
 
@@ -21,8 +21,16 @@ def _sum_known(values: Iterable[int | None]) -> int | None:
     return total
 
 
-def _unit(name: str, type_: str, stage: str | None, members: Sequence[LayerRecord]) -> UnitRow:
+def _unit(
+    name: str,
+    type_: str,
+    stage: str | None,
+    members: Sequence[LayerRecord],
+    fields: Mapping[str, receptive.Field | None],
+) -> UnitRow:
     sums = {key: sum(getattr(r, key) for r in members) for key in _SUMMED}
+    # A unit's field is that of its output (its last layer in graph order), as for output_shape.
+    receptive_field, jump = receptive.scalar(fields[members[-1].name])
     return UnitRow(
         name=name,
         type=type_,
@@ -31,6 +39,8 @@ def _unit(name: str, type_: str, stage: str | None, members: Sequence[LayerRecor
         layers=len(members),
         macs=_sum_known(r.macs for r in members),
         flops=_sum_known(r.flops for r in members),
+        receptive_field=receptive_field,
+        jump=jump,
         **sums,
     )
 
@@ -45,8 +55,9 @@ def _groups(records: Sequence[LayerRecord], key: str) -> dict[str, list[LayerRec
 
 def aggregate(report: Report, level: Level) -> tuple[UnitRow, ...]:
     """Rows of the report at ``level``: every layer, every block, or every stage."""
+    fields = receptive.layer_fields(report)
     if level is Level.LAYER:
-        return tuple(_unit(r.name, r.layer_type, r.stage, [r]) for r in report.layers)
+        return tuple(_unit(r.name, r.layer_type, r.stage, [r], fields) for r in report.layers)
     if not report.grouped:
         ungrouped = next(r.name for r in report.layers if r.block is None)
         raise UsageError(
@@ -55,11 +66,17 @@ def aggregate(report: Report, level: Level) -> tuple[UnitRow, ...]:
         )
     if level is Level.BLOCK:
         return tuple(
-            _unit(block, naming.block_type(block, [m.name for m in members]), members[0].stage, members)
+            _unit(block, naming.block_type(block, [m.name for m in members]), members[0].stage, members, fields)
             for block, members in _groups(report.layers, "block").items()
         )
     return tuple(
-        _unit(stage, naming.stage_type(stage, list(_groups(members, "block"))), stage, members)
+        _unit(
+            stage,
+            naming.stage_type(stage, list(_groups(members, "block")), [m.name for m in members]),
+            stage,
+            members,
+            fields,
+        )
         for stage, members in _groups(report.layers, "stage").items()
     )
 

@@ -78,6 +78,10 @@ class UnitRow:
     non_trainable: int
     macs: int | None
     flops: int | None
+    # Receptive field and jump of the unit's output, in input pixels (resnet_inspect.receptive):
+    # through skip connections, the largest over paths; None when a layer on the way is unknown.
+    receptive_field: int | None = None
+    jump: int | None = None
 
 
 @dataclass(frozen=True)
