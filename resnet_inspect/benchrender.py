@@ -1,0 +1,115 @@
+"""Rich rendering of bench results: the table, the environment block and the progress bar."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Sequence
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from rich.text import Text
+
+from resnet_inspect.benchstats import BenchResult, Precision
+from resnet_inspect.render import UNKNOWN
+
+BENCH_CONVENTION_LINE = (
+    "Step = one forward pass of a batch in inference mode, result brought to the host; statistics over timed "
+    "steps only. images/s = batch / mean step; GFLOP/s = the walk's FLOPs per image (a multiply-add counts 2) "
+    "x batch / mean step; % of peak against the peak below."
+)
+
+
+def _ms(value: float | None) -> str:
+    return UNKNOWN if value is None else f"{value:,.2f}"
+
+
+def _rate(value: float | None, digits: int = 1) -> str:
+    return "" if value is None else f"{value:,.{digits}f}"
+
+
+def bench_table(results: Sequence[BenchResult]) -> Table:
+    table = Table(header_style="bold")
+    for name in ("Batch", "Device", "Precision", "XLA", "Steps"):
+        table.add_column(name, no_wrap=True, justify="right" if name in ("Batch", "Steps") else "left")
+    for name in ("Mean ms", "p50 ms", "p90 ms", "p99 ms", "Std ms", "Images/s", "GFLOP/s", "% of peak"):
+        table.add_column(name, justify="right", no_wrap=True)
+    for result in results:
+        row = result.row
+        steps = f"{len(result.times_ms)}" + ("" if result.complete else " (interrupted)")
+        table.add_row(
+            str(row.batch_size),
+            row.device,
+            row.precision,
+            "on" if row.xla else "off",
+            steps,
+            _ms(row.mean_ms),
+            _ms(row.p50_ms),
+            _ms(row.p90_ms),
+            _ms(row.p99_ms),
+            _ms(row.std_ms),
+            _rate(row.images_per_s, 2),
+            _rate(row.gflops_per_s),
+            _rate(row.pct_of_peak),
+        )
+    return table
+
+
+def environment_table(pairs: Sequence[tuple[str, str]]) -> Table:
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="bold", no_wrap=True)
+    grid.add_column()
+    for key, value in pairs:
+        grid.add_row(key, value)
+    return grid
+
+
+def print_bench(
+    console: Console, heading: str, environment: Sequence[tuple[str, str]], results: Sequence[BenchResult]
+) -> None:
+    console.print(Text(heading, style="bold"))
+    console.print(Text(BENCH_CONVENTION_LINE, style="dim"))
+    console.print(environment_table(environment))
+    if results:
+        console.print(bench_table(results))
+    else:
+        console.print(Text("no step was timed", style="yellow"))
+
+
+class BenchProgress:
+    """The hooks of :func:`resnet_inspect.bench.run_sweep`, drawing one bar per run."""
+
+    def __init__(self, progress: Progress, runs: int, steps: int | None, warmup: int) -> None:
+        self.progress, self.runs, self.steps, self.warmup = progress, runs, steps, warmup
+        self.task: TaskID | None = None
+        self.label = ""
+
+    def on_run(self, index: int, precision: Precision, batch: int) -> None:
+        if self.task is not None:
+            self.progress.remove_task(self.task)
+        self.label = f"run {index + 1}/{self.runs}: batch {batch}, {precision.value}"
+        total = self.warmup + self.steps if self.steps is not None else None
+        self.task = self.progress.add_task(f"{self.label} (warm-up)", total=total)
+
+    def on_step(self, phase: str, done: int) -> None:
+        if self.task is None:
+            return
+        completed = done if phase == "warmup" else self.warmup + done
+        description = f"{self.label} ({'warm-up' if phase == 'warmup' else 'timed'})"
+        self.progress.update(self.task, completed=completed, description=description)
+
+
+@contextlib.contextmanager
+def bench_progress(console: Console, runs: int, steps: int | None, warmup: int) -> Iterator[BenchProgress]:
+    """A progress bar per run (steps, or elapsed time with --min-time); drawn only on a terminal."""
+    progress = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+        disable=not console.is_terminal,
+    )
+    with progress:
+        yield BenchProgress(progress, runs, steps, warmup)

@@ -1,0 +1,132 @@
+"""``resnet-inspect bench``: forward-pass latency and throughput on the CPU or GPU at hand."""
+
+from __future__ import annotations
+
+import enum
+from typing import Annotated, Optional
+
+import typer
+
+from resnet_inspect.benchstats import (
+    BENCH_COLUMNS,
+    DEFAULT_ITERATIONS,
+    DEFAULT_WARMUP,
+    Precision,
+    make_plan,
+)
+from resnet_inspect.cli.app import (
+    BiasOpt,
+    BlocksOpt,
+    BlockTypeOpt,
+    ClassesOpt,
+    CsvOpt,
+    DataFormatOpt,
+    DepthOpt,
+    InputSizeOpt,
+    JsonOpt,
+    WidthOpt,
+    app,
+    network_spec,
+)
+from resnet_inspect.cli.summary import check_outputs
+from resnet_inspect.export import write_csv, write_json
+from resnet_inspect.specs import DataFormat
+
+
+class Devices(str, enum.Enum):
+    ONE = "one"
+    ALL = "all"
+
+
+BatchSizeOpt = Annotated[
+    Optional[list[int]],
+    typer.Option("--batch-size", "-b", help="Images per step; repeat for a sweep (default 1 and 32)."),
+]
+DeviceOpt = Annotated[str, typer.Option("--device", help="auto, cpu, gpu or gpu:N.")]
+DevicesOpt = Annotated[
+    Devices,
+    typer.Option(
+        "--devices",
+        case_sensitive=False,
+        help="all: data-parallel over every device of the kind (tf.distribute.MirroredStrategy).",
+    ),
+]
+PrecisionOpt = Annotated[
+    Optional[list[Precision]],
+    typer.Option("--precision", case_sensitive=False, help="Keras dtype policy; repeat to compare (default float32)."),
+]
+XlaOpt = Annotated[bool, typer.Option("--xla/--no-xla", help="Compile the forward pass with XLA (jit_compile).")]
+WarmupOpt = Annotated[int, typer.Option("--warmup", help="Untimed steps before timing.")]
+IterationsOpt = Annotated[
+    Optional[int], typer.Option("--iterations", "-n", help=f"Timed steps per run (default {DEFAULT_ITERATIONS}).")
+]
+MinTimeOpt = Annotated[
+    Optional[float], typer.Option("--min-time", help="Instead of --iterations: time steps for at least S seconds.")
+]
+ThreadsOpt = Annotated[Optional[int], typer.Option("--threads", help="TensorFlow intra-op threads.")]
+
+
+@app.command()
+def bench(
+    depth: DepthOpt = None,
+    blocks: BlocksOpt = None,
+    block_type: BlockTypeOpt = None,
+    input_size: InputSizeOpt = "224",
+    classes: ClassesOpt = 1000,
+    width: WidthOpt = 64,
+    bias: BiasOpt = True,
+    data_format: DataFormatOpt = DataFormat.CHANNELS_LAST,
+    batch_size: BatchSizeOpt = None,
+    device: DeviceOpt = "auto",
+    devices: DevicesOpt = Devices.ONE,
+    precision: PrecisionOpt = None,
+    xla: XlaOpt = False,
+    warmup: WarmupOpt = DEFAULT_WARMUP,
+    iterations: IterationsOpt = None,
+    min_time: MinTimeOpt = None,
+    threads: ThreadsOpt = None,
+    csv: CsvOpt = None,
+    json: JsonOpt = None,
+) -> None:
+    """Forward-pass latency and throughput: mean/p50/p90/p99 step time, images/s, GFLOP/s, % of peak."""
+    spec = network_spec(depth, blocks, block_type, input_size, classes, width, bias, data_format)
+    plan = make_plan(
+        batch_size, precision, device, devices is Devices.ALL, xla, warmup, iterations, min_time, threads
+    )
+    check_outputs(csv, json)
+
+    from resnet_inspect import bench as core  # imports TensorFlow
+    from resnet_inspect.benchrender import bench_progress, print_bench
+    from resnet_inspect.benchstats import bench_payload
+    from resnet_inspect.builder import build_from_spec
+    from resnet_inspect.export import versions
+    from resnet_inspect.render import make_console
+    from resnet_inspect.walk import analyze
+
+    core.configure_threads(plan.threads)  # before TensorFlow runs anything
+    target = core.resolve_target(plan.device, plan.all_devices)
+    free = core.free_memory(target)  # before TensorFlow reserves GPU memory
+    report = analyze(build_from_spec(spec), config=spec.config())
+    flops_per_image = report.totals.flops
+    memory = core.memory_check(report, plan, target, free)  # refuses before anything runs
+
+    environment = core.environment(target, plan, free, memory)
+    shown = [(f"{name} version", value) for name, value in versions().items()] + list(environment)
+    console = make_console()
+    steps = plan.iterations if plan.min_time is None else None
+    try:
+        with bench_progress(make_console(stderr=True), len(plan.runs()), steps, plan.warmup) as progress:
+            results = core.run_sweep(
+                plan, lambda: build_from_spec(spec), target, flops_per_image, progress.on_run, progress.on_step
+            )
+    except core.SweepInterrupted as stop:
+        print_bench(console, spec.describe(), shown, stop.results)
+        raise KeyboardInterrupt from None  # the app prints "Error: interrupted" and exits 130
+    print_bench(console, spec.describe(), shown, results)
+    if csv is not None:
+        write_csv(csv, [r.row for r in results], columns=BENCH_COLUMNS)
+    if json is not None:
+        write_json(
+            json,
+            bench_payload(spec.name, spec.config(), environment, plan, flops_per_image, results, versions()),
+        )

@@ -1,0 +1,338 @@
+"""What the machine can do: CPU model, flags and clock, peak FLOP/s, free memory. No TensorFlow here.
+
+Peak FLOP/s count a fused multiply-add as 2 FLOPs, as the reports do.
+
+CPU peak = cores x clock x FLOPs per cycle per core, where FLOPs per cycle
+come from the instruction-set flags of ``/proc/cpuinfo``:
+
+* float32 lanes of the widest vector unit: AVX-512 16, AVX/AVX2 8, SSE 4;
+* with FMA, 2 FLOPs per lane per instruction and 2 FMA pipes per core (every
+  x86 core with FMA since Haswell and Zen 2); without FMA, one add pipe and one
+  multiply pipe: 2 FLOPs per lane per cycle;
+* two AMD exceptions where the datapath is narrower than the instructions:
+  Zen and Zen+ (family 0x17, model < 0x30) run 256-bit AVX as two 128-bit
+  halves, Zen 4 (family 0x19 with AVX-512) runs AVX-512 on 256-bit pipes;
+* bfloat16: AMX-BF16 tiles do 1024 FLOPs per cycle per core (Intel: 8x the
+  AVX-512 BF16 rate); AVX512_BF16 dot products 2 bf16 products per float32 lane;
+  without either, bfloat16 is converted and computed as float32 (float32 peak);
+* float16: AMX-FP16 1024, AVX512_FP16 32 lanes; else float32 peak.
+
+Intel parts with a single AVX-512 FMA unit (some Xeon Bronze/Silver) have half
+the AVX-512 figure: the peak is an upper bound. The clock is, in order of
+preference, the cpufreq maximum, the nominal clock in the model name
+("@ 2.40GHz"), or the kernel's "cpu MHz" (on a VM usually the TSC rate, which is
+the nominal clock); when none is known the peak is unknown, not guessed.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+CPUINFO = Path("/proc/cpuinfo")
+CPUFREQ_MAX = "/sys/devices/system/cpu/cpu{n}/cpufreq/cpuinfo_max_freq"
+
+# Compute dtypes as named by Keras policies.
+FLOAT32, FLOAT16, BFLOAT16 = "float32", "float16", "bfloat16"
+
+
+@dataclass(frozen=True)
+class CpuInfo:
+    """The CPUs this process may run on."""
+
+    model: str
+    vendor: str
+    family: int | None
+    model_number: int | None
+    flags: frozenset[str]
+    cores: int  # physical cores among the CPUs in the affinity mask
+    logical: int  # logical CPUs in the affinity mask
+    clock_mhz: float | None
+    clock_source: str | None
+
+    @property
+    def vector_isa(self) -> str:
+        """The widest float vector extension, and matrix extensions, as a short label."""
+        parts = []
+        if "avx512f" in self.flags:
+            parts.append("AVX-512")
+        elif "avx2" in self.flags:
+            parts.append("AVX2")
+        elif "avx" in self.flags:
+            parts.append("AVX")
+        elif "sse2" in self.flags:
+            parts.append("SSE2")
+        if "fma" in self.flags:
+            parts.append("FMA")
+        for flag, label in (("avx512_bf16", "AVX512_BF16"), ("avx512_fp16", "AVX512_FP16"),
+                            ("amx_bf16", "AMX-BF16"), ("amx_fp16", "AMX-FP16")):
+            if flag in self.flags:
+                parts.append(label)
+        return "+".join(parts) if parts else "unknown"
+
+
+def _blocks(text: str) -> list[dict[str, str]]:
+    """/proc/cpuinfo as one dict per logical CPU."""
+    blocks = []
+    for chunk in re.split(r"\n\s*\n", text.strip()):
+        entry = {}
+        for line in chunk.splitlines():
+            key, sep, value = line.partition(":")
+            if sep:
+                entry[key.strip()] = value.strip()
+        if entry:
+            blocks.append(entry)
+    return blocks
+
+
+def _int(value: str | None) -> int | None:
+    try:
+        return int(value, 0) if value is not None else None
+    except ValueError:
+        return None
+
+
+def parse_cpuinfo(
+    text: str,
+    affinity: Iterable[int] | None = None,
+    max_freq_khz: Mapping[int, int] | None = None,
+) -> CpuInfo:
+    """Parse /proc/cpuinfo text for the logical CPUs in ``affinity`` (all when None).
+
+    ``max_freq_khz`` maps a logical CPU to its cpufreq maximum, when the kernel exposes it.
+    """
+    blocks = _blocks(text)
+    allowed = set(affinity) if affinity is not None else None
+    chosen = [b for b in blocks if allowed is None or _int(b.get("processor")) in allowed] or blocks
+    if not chosen:
+        return CpuInfo("unknown", "unknown", None, None, frozenset(), os.cpu_count() or 1,
+                       os.cpu_count() or 1, None, None)
+    first = chosen[0]
+    # One physical core per (package, core id); SMT siblings share one.
+    cores = {(b.get("physical id"), b.get("core id")) for b in chosen if "core id" in b}
+    model = first.get("model name") or first.get("Processor") or first.get("cpu model") or "unknown"
+    clock, source = None, None
+    freqs = [max_freq_khz[n] for n in (_int(b.get("processor")) for b in chosen)
+             if max_freq_khz and n in max_freq_khz]
+    nominal = re.search(r"@\s*([\d.]+)\s*GHz", model)
+    if freqs:
+        clock, source = min(freqs) / 1e3, "cpufreq cpuinfo_max_freq"  # kHz -> MHz
+    elif nominal:
+        clock, source = float(nominal.group(1)) * 1e3, "nominal clock in the model name"
+    elif first.get("cpu MHz"):
+        try:
+            clock, source = float(first["cpu MHz"]), "/proc/cpuinfo cpu MHz"
+        except ValueError:
+            pass
+    return CpuInfo(
+        model=model,
+        vendor=first.get("vendor_id", "unknown"),
+        family=_int(first.get("cpu family")),
+        model_number=_int(first.get("model")),
+        flags=frozenset(first.get("flags", "").split()),
+        cores=len(cores) if cores else len(chosen),
+        logical=len(chosen),
+        clock_mhz=clock,
+        clock_source=source,
+    )
+
+
+def read_cpu() -> CpuInfo:
+    """This machine's CPUs, restricted to the process's affinity mask."""
+    try:
+        text = CPUINFO.read_text()
+    except OSError:
+        text = ""
+    affinity = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
+    freqs = {}
+    for n in affinity or range(os.cpu_count() or 1):
+        try:
+            freqs[n] = int(Path(CPUFREQ_MAX.format(n=n)).read_text().strip())
+        except (OSError, ValueError):
+            pass
+    return parse_cpuinfo(text, affinity, freqs)
+
+
+@dataclass(frozen=True)
+class Peak:
+    """A peak rate and how it was derived."""
+
+    flops: float  # FLOP/s
+    derivation: str
+
+
+def cpu_flops_per_cycle(cpu: CpuInfo, dtype: str = FLOAT32) -> tuple[int, str] | None:
+    """FLOPs per cycle per core for ``dtype``, and why; None if the flags do not say (not x86)."""
+    flags = cpu.flags
+    amd = cpu.vendor == "AuthenticAMD"
+    if dtype == BFLOAT16:
+        if "amx_bf16" in flags:
+            return 1024, "AMX-BF16 tiles: 1024 bf16 FLOP/cycle"
+        if "avx512_bf16" in flags:
+            width = 8 if amd and cpu.family == 0x19 else 16  # Zen 4: 256-bit pipes
+            # Each float32 lane dot-products 2 bf16 pairs (4 FLOPs) per instruction, 2 pipes.
+            return width * 4 * 2, f"AVX512_BF16: {width} lanes x 2 bf16 pairs x 2 (FMA) x 2 pipes"
+    if dtype == FLOAT16:
+        if "amx_fp16" in flags:
+            return 1024, "AMX-FP16 tiles: 1024 fp16 FLOP/cycle"
+        if "avx512_fp16" in flags:
+            return 32 * 2 * 2, "AVX512_FP16: 32 fp16 lanes x 2 (FMA) x 2 pipes"
+    if "avx512f" in flags:
+        lanes, isa = 16, "AVX-512 (512-bit)"
+        if amd and cpu.family == 0x19:
+            lanes, isa = 8, "AVX-512 on Zen 4's 256-bit pipes"
+    elif "avx" in flags:
+        lanes, isa = 8, f"{'AVX2' if 'avx2' in flags else 'AVX'} (256-bit)"
+        if amd and cpu.family == 0x17 and (cpu.model_number or 0) < 0x30:
+            lanes, isa = 4, "AVX on Zen/Zen+ 128-bit pipes"
+    elif "sse" in flags or "sse2" in flags:
+        lanes, isa = 4, "SSE (128-bit)"
+    else:
+        return None
+    fallback = "" if dtype == FLOAT32 else f"; {dtype} computed as float32 (no native {dtype} units)"
+    if "fma" in flags or "avx512f" in flags:
+        # lanes x 2 FLOPs per FMA x 2 FMA pipes.
+        return lanes * 2 * 2, f"{isa}: {lanes} fp32 lanes x 2 (FMA) x 2 FMA pipes{fallback}"
+    # One add pipe and one multiply pipe, each one lane-wide op per cycle.
+    return lanes * 2, f"{isa}: {lanes} fp32 lanes x (1 add + 1 mul){fallback}"
+
+
+def cpu_peak(cpu: CpuInfo, dtype: str = FLOAT32, threads: int | None = None) -> Peak | None:
+    """Peak FLOP/s of the cores the run uses (``threads`` caps them); None when unknown."""
+    per_cycle = cpu_flops_per_cycle(cpu, dtype)
+    if per_cycle is None or cpu.clock_mhz is None:
+        return None
+    flops, why = per_cycle
+    cores = min(cpu.cores, threads) if threads else cpu.cores
+    ghz = cpu.clock_mhz / 1e3
+    # cores x cycles per second x FLOPs per cycle.
+    peak = cores * ghz * 1e9 * flops
+    return Peak(
+        peak,
+        f"{cores} core(s) x {ghz:.3f} GHz ({cpu.clock_source}) x {flops} FLOP/cycle [{why}] "
+        f"= {peak / 1e9:,.1f} GFLOP/s",
+    )
+
+
+# --- GPUs: dense (no sparsity) peak TFLOP/s from NVIDIA's data sheets ---------------------------
+
+
+@dataclass(frozen=True)
+class GpuPeaks:
+    """Peak TFLOP/s of one GPU model: CUDA-core float32, and tensor-core tf32/fp16/bf16 (dense)."""
+
+    label: str
+    fp32: float
+    tf32: float | None
+    fp16: float | None
+    bf16: float | None
+
+
+# Matched against TensorFlow's device name in order (the first match wins), e.g. "NVIDIA H100 80GB HBM3".
+GPU_PEAKS: tuple[tuple[str, GpuPeaks], ...] = (
+    (r"H100.*(PCIe|PCI-E)", GpuPeaks("H100 PCIe", 51.2, 378.0, 756.5, 756.5)),
+    (r"H100(?!.*NVL)", GpuPeaks("H100 SXM", 67.0, 494.7, 989.4, 989.4)),
+    (r"H200(?!.*NVL)", GpuPeaks("H200 SXM", 67.0, 494.7, 989.4, 989.4)),
+    (r"A100", GpuPeaks("A100", 19.5, 156.0, 312.0, 312.0)),
+    (r"L40S", GpuPeaks("L40S", 91.6, 183.0, 362.05, 362.05)),
+    (r"\bL4\b", GpuPeaks("L4", 30.3, 60.0, 121.0, 121.0)),
+    (r"\bA10\b", GpuPeaks("A10", 31.2, 62.5, 125.0, 125.0)),
+    (r"V100.*(PCIe|PCIE)", GpuPeaks("V100 PCIe", 14.0, None, 112.0, None)),
+    (r"V100", GpuPeaks("V100 SXM2", 15.7, None, 125.0, None)),
+    (r"\bT4\b", GpuPeaks("T4", 8.1, None, 65.0, None)),
+)
+
+
+def gpu_peak(device_name: str, dtype: str = FLOAT32, tf32: bool = True) -> Peak | None:
+    """Peak FLOP/s of a GPU by name; float32 uses TF32 tensor cores when TensorFlow allows them
+    (its default on Ampere and later). None for a GPU not in the table or a dtype it lacks."""
+    peaks = next((p for pattern, p in GPU_PEAKS if re.search(pattern, device_name, flags=re.IGNORECASE)), None)
+    if peaks is None:
+        return None
+    if dtype == FLOAT32:
+        value, kind = (peaks.tf32, "TF32 tensor cores") if tf32 and peaks.tf32 else (peaks.fp32, "FP32")
+    elif dtype == FLOAT16:
+        value, kind = peaks.fp16, "FP16 tensor cores"
+    elif dtype == BFLOAT16:
+        value, kind = peaks.bf16, "BF16 tensor cores"
+    else:
+        return None
+    if value is None:
+        return None
+    return Peak(value * 1e12, f"{peaks.label} {kind}: {value:,.1f} TFLOP/s dense (NVIDIA data sheet)")
+
+
+# --- free memory -------------------------------------------------------------------------------
+
+
+def _cgroup_free_bytes() -> int | None:
+    """Room left under this process's cgroup memory limit, if it has one (v2, then v1)."""
+    try:
+        lines = Path("/proc/self/cgroup").read_text().splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        _, controllers, path = line.split(":", 2)
+        if controllers == "":
+            base = Path("/sys/fs/cgroup") / path.lstrip("/")
+            limit_file, usage_file = base / "memory.max", base / "memory.current"
+        elif "memory" in controllers.split(","):
+            base = Path("/sys/fs/cgroup/memory") / path.lstrip("/")
+            limit_file, usage_file = base / "memory.limit_in_bytes", base / "memory.usage_in_bytes"
+        else:
+            continue
+        try:
+            limit_text = limit_file.read_text().strip()
+            usage = int(usage_file.read_text().strip())
+        except (OSError, ValueError):
+            continue
+        if limit_text == "max" or int(limit_text) >= 1 << 60:  # "no limit" (v1 writes a huge number)
+            continue
+        return max(0, int(limit_text) - usage)
+    return None
+
+
+def host_free_bytes() -> int:
+    """Memory a new allocation can get: psutil's 'available', or less under a cgroup limit."""
+    import psutil
+
+    available = int(psutil.virtual_memory().available)
+    limited = _cgroup_free_bytes()
+    return min(available, limited) if limited is not None else available
+
+
+def gpu_free_bytes(index: int = 0) -> int | None:
+    """Free memory of a GPU as nvidia-smi reports it (MiB), or None without nvidia-smi.
+
+    Must be asked before TensorFlow initialises the GPU, which reserves most of
+    its memory. CUDA_VISIBLE_DEVICES renumbers GPUs; when it lists indices the
+    mapping is followed, otherwise the smallest free figure of all GPUs is used.
+    """
+    tool = shutil.which("nvidia-smi")
+    if tool is None:
+        return None
+    try:
+        out = subprocess.run(
+            [tool, "--query-gpu=index,memory.free", "--format=csv,noheader,nounits"],
+            capture_output=True, text=True, timeout=20, check=True,
+        ).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    free = {}
+    for line in out.strip().splitlines():
+        parts = [p.strip() for p in line.split(",")]
+        if len(parts) == 2 and parts[0].isdigit() and parts[1].isdigit():
+            free[int(parts[0])] = int(parts[1]) * 2**20
+    if not free:
+        return None
+    visible = [v.strip() for v in os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",") if v.strip()]
+    if visible and all(v.isdigit() for v in visible) and index < len(visible) and int(visible[index]) in free:
+        return free[int(visible[index])]
+    if not visible and len(free) == 1:
+        return next(iter(free.values()))
+    return min(free.values())
