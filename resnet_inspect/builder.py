@@ -28,6 +28,7 @@ from resnet_inspect.specs import (
     BlockKind,
     DataFormat,
     ResNetSpec,
+    Version,
     make_spec,
 )
 
@@ -122,18 +123,29 @@ class ResNetBuilder:
     ) -> Tensor:
         """Stack num_blocks blocks; the first projects its shortcut and carries the stride (seeds 000)."""
         block = self.block_fn(kind)
-        shortcut_filters = kind.expansion * filters
+        shortcut_filters = self.first_shortcut_filters(inputs, kind, filters, strides)
         output = block(inputs, filters, strides, naming.join(scope, f"{kind.scope}0"), shortcut_filters)
         for i in range(1, num_blocks):
             output = block(output, filters, 1, naming.join(scope, f"{kind.scope}{i}"))
         return output
 
+    def first_shortcut_filters(self, inputs: Tensor, kind: BlockKind, filters: int, strides: int) -> int | None:
+        """Filters of the first block's projection; the seeds project in every block layer, even the first."""
+        return kind.expansion * filters
+
     # --- the whole network (seeds 002) -----------------------------------------------------
 
-    def model_layers(self, inputs: Tensor, spec: ResNetSpec) -> Tensor:
-        x = self.custom_conv2d(
+    def stem_conv(self, inputs: Tensor, spec: ResNetSpec) -> Tensor:
+        return self.custom_conv2d(
             inputs, spec.width, STEM_CONV_KERNEL, STEM_CONV_STRIDE, naming.join(naming.STEM, "conv_initial")
         )
+
+    def final_activation(self, inputs: Tensor) -> Tensor:
+        """v2 blocks end on a bare add, so the head pre-activates once more (seeds 002)."""
+        return self.pre_activation(inputs, naming.join(naming.HEAD, "preact"))
+
+    def model_layers(self, inputs: Tensor, spec: ResNetSpec) -> Tensor:
+        x = self.stem_conv(inputs, spec)
         x = layers.MaxPooling2D(
             STEM_POOL_SIZE,
             STEM_POOL_STRIDE,
@@ -145,13 +157,86 @@ class ResNetBuilder:
             x = self.block_layer(
                 x, spec.block_kind, spec.filters(i), spec.block_strides[i], num_blocks, naming.stage_scope(i)
             )
-        x = self.pre_activation(x, naming.join(naming.HEAD, "preact"))
+        x = self.final_activation(x)
         spatial = x.shape[2:4] if self.data_format == DataFormat.CHANNELS_FIRST.value else x.shape[1:3]
         x = layers.AveragePooling2D(
             pool_size=tuple(spatial), strides=1, data_format=self.data_format, name=naming.join(naming.HEAD, "avg_pool")
         )(x)
         x = layers.Flatten(data_format=self.data_format, name=naming.join(naming.HEAD, "flatten"))(x)
         return layers.Dense(spec.classes, name=naming.join(naming.HEAD, "logits"))(x)
+
+
+class ResNetV1Builder(ResNetBuilder):
+    """The paper's original ResNet (He et al. 2015, "Deep Residual Learning"): post-activation.
+
+    Where it differs from the seeds' v2 (:class:`ResNetBuilder`), and why:
+
+    * conv -> BN -> ReLU after every conv and a ReLU after the residual add, as in the paper's
+      Fig. 2 and 5; v2 (He et al. 2016) moved BN and ReLU before each conv so that the shortcut
+      path stays a pure identity.
+    * A projection shortcut (1x1 conv + BN) only where the shape changes (the paper's option B);
+      the seeds' v2 projects in the first block of every block layer, even where 64 -> 64 at
+      stride 1 would not need it. This is what makes ResNet-18 11,689,512 parameters.
+    * A bottleneck block strides in its FIRST 1x1 conv, as the paper's released Caffe models (and
+      keras.applications.ResNet50) do, while v2 and torchvision stride in the 3x3 conv. The 3x3
+      then runs on the downsampled map: ResNet-50 costs 3.86 GMACs (the paper's 3.8), not 4.1.
+    * No final BN/ReLU before the pool: every block already ends activated.
+    """
+
+    def conv_bn(
+        self, inputs: Tensor, filters: int, kernel_size: int, strides: int, name: str, relu: bool = True
+    ) -> Tensor:
+        """conv -> BN (-> ReLU): the paper's post-activation unit."""
+        x = self.custom_conv2d(inputs, filters, kernel_size, strides, name)
+        x = layers.BatchNormalization(axis=self.channel_axis, name=name + "_bn")(x)
+        return layers.ReLU(name=name + "_relu")(x) if relu else x
+
+    def shortcut(self, inputs: Tensor, scope: str, shortcut_filters: int | None, strides: int) -> Tensor:
+        if shortcut_filters is None:
+            return inputs
+        return self.conv_bn(inputs, shortcut_filters, 1, strides, naming.join(scope, "shortcut"), relu=False)
+
+    def residual_output(self, residual: Tensor, shortcut: Tensor, scope: str) -> Tensor:
+        """Add, then ReLU: in v1 the activation comes after the sum."""
+        x = layers.Add(name=naming.join(scope, "add"))([residual, shortcut])
+        return layers.ReLU(name=naming.join(scope, "out_relu"))(x)
+
+    def regular_block(
+        self, inputs: Tensor, filters: int, strides: int, scope: str, shortcut_filters: int | None = None
+    ) -> Tensor:
+        shortcut = self.shortcut(inputs, scope, shortcut_filters, strides)
+        x = self.conv_bn(inputs, filters, 3, strides, naming.join(scope, "conv1"))
+        x = self.conv_bn(x, filters, 3, 1, naming.join(scope, "conv2"), relu=False)
+        return self.residual_output(x, shortcut, scope)
+
+    def bottleneck_block(
+        self, inputs: Tensor, filters: int, strides: int, scope: str, shortcut_filters: int | None = None
+    ) -> Tensor:
+        shortcut = self.shortcut(inputs, scope, shortcut_filters, strides)
+        # The paper's released models stride in this first 1x1 conv (see the class docstring).
+        x = self.conv_bn(inputs, filters, 1, strides, naming.join(scope, "conv1"))
+        x = self.conv_bn(x, filters, 3, 1, naming.join(scope, "conv2"))
+        x = self.conv_bn(x, BlockKind.BOTTLENECK.expansion * filters, 1, 1, naming.join(scope, "conv3"), relu=False)
+        return self.residual_output(x, shortcut, scope)
+
+    def first_shortcut_filters(self, inputs: Tensor, kind: BlockKind, filters: int, strides: int) -> int | None:
+        """Project only where the shape changes: a stride, or other channels than the block's output."""
+        out_channels = kind.expansion * filters
+        if strides == 1 and inputs.shape[self.channel_axis] == out_channels:
+            return None
+        return out_channels
+
+    def stem_conv(self, inputs: Tensor, spec: ResNetSpec) -> Tensor:
+        return self.conv_bn(
+            inputs, spec.width, STEM_CONV_KERNEL, STEM_CONV_STRIDE, naming.join(naming.STEM, "conv_initial")
+        )
+
+    def final_activation(self, inputs: Tensor) -> Tensor:
+        return inputs  # every v1 block already ends in a ReLU
+
+
+# One builder class per network family.
+BUILDERS: dict[Version, type[ResNetBuilder]] = {Version.V1: ResNetV1Builder, Version.V2: ResNetBuilder}
 
 
 def input_shape(spec: ResNetSpec, channels: int = 3) -> tuple[int, int, int]:
@@ -163,7 +248,7 @@ def input_shape(spec: ResNetSpec, channels: int = 3) -> tuple[int, int, int]:
 
 def build_from_spec(spec: ResNetSpec) -> keras.Model:
     """Build the functional model for a validated spec (random weights, nothing downloaded)."""
-    builder = ResNetBuilder(spec.data_format, spec.use_bias)
+    builder = BUILDERS[spec.version](spec.data_format, spec.use_bias)
     inputs = keras.Input(shape=input_shape(spec), name="input")
     outputs = builder.model_layers(inputs, spec)
     return keras.Model(inputs, outputs, name=spec.name)
@@ -184,6 +269,7 @@ def build_resnet(
     """Build a ResNet: a published depth (18/34/50/101/152/200) or a custom layout.
 
     >>> model = build_resnet(50)                       # the seeds' ResNet-50 v2
+    >>> model = build_resnet(50, version="v1", use_bias=False)  # the paper's ResNet-50
     >>> model = build_resnet(blocks=(1, 1, 1, 1), block_type="regular", input_size=32)
     """
     spec = make_spec(

@@ -63,9 +63,16 @@ class DataFormat(str, enum.Enum):
 
 
 class Version(str, enum.Enum):
-    """Network family. v2 is the seeds' pre-activation ResNet."""
+    """Network family: v2 is the seeds' pre-activation ResNet (He et al. 2016, "Identity Mappings"),
+    v1 the original post-activation ResNet of the paper (He et al. 2015, "Deep Residual Learning")."""
 
+    V1 = "v1"
     V2 = "v2"
+
+    @property
+    def activation(self) -> str:
+        """Where BN and ReLU sit relative to each conv."""
+        return "post-activation" if self is Version.V1 else "pre-activation"
 
 
 @dataclass(frozen=True)
@@ -125,10 +132,13 @@ class ResNetSpec:
 
     @property
     def name(self) -> str:
+        """``resnet50`` for the seeds' v2 (unchanged), ``resnet50-v1`` for the paper's network."""
         if self.depth is not None:
-            return f"resnet{self.depth}"
-        layout = "-".join(str(n) for n in self.blocks)
-        return f"resnet-{self.block_kind.value}-{layout}"
+            base = f"resnet{self.depth}"
+        else:
+            layout = "-".join(str(n) for n in self.blocks)
+            base = f"resnet-{self.block_kind.value}-{layout}"
+        return base if self.version is Version.V2 else f"{base}-{self.version.value}"
 
     def filters(self, layer_index: int) -> int:
         """Filters of block layer ``layer_index`` (0-based): doubled per block layer (seeds, 002)."""
@@ -138,8 +148,10 @@ class ResNetSpec:
         h, w = self.input_size
         layout = "-".join(str(n) for n in self.blocks)
         bias = "conv bias" if self.use_bias else "no conv bias"
+        # v1 names already end in "-v1"; v2 names carry the version word as before.
+        family = self.name if self.name.endswith(f"-{self.version.value}") else f"{self.name} {self.version.value}"
         return (
-            f"{self.name} {self.version.value} (pre-activation), {self.block_kind.value} blocks "
+            f"{family} ({self.version.activation}), {self.block_kind.value} blocks "
             f"{layout}, input {h}x{w}x3, {self.classes} classes, width {self.width}, "
             f"{bias}, {self.data_format.value}"
         )
