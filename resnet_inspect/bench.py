@@ -213,7 +213,15 @@ def build_on(build: Builder, precision: Precision, target: Target, strategy: obj
     """Build the model under ``precision``, its variables on the target (mirrored with a strategy)."""
     scope = strategy.scope() if strategy is not None else tf.device(target.devices[0])  # type: ignore[attr-defined]
     with policy(precision), scope:
-        return build()
+        model = build()
+    # A loaded model keeps the dtype policy saved with each layer: a run would not be what it says.
+    computed = {layer.compute_dtype for layer in model.layers if layer.weights}
+    if computed and precision.compute_dtype not in computed:
+        raise UsageError(
+            f"--precision {precision.value}: {model.name} computes in {', '.join(sorted(computed))} "
+            "whatever the policy (its layers carry their own dtype)"
+        )
+    return model
 
 
 def _input_spec(model: keras.Model, batch: int) -> tuple[tuple[int, ...], str]:

@@ -26,6 +26,7 @@ from resnet_inspect.cli.app import (
     JsonOpt,
     WidthOpt,
     app,
+    fail,
     network_spec,
 )
 from resnet_inspect.cli.summary import check_outputs
@@ -121,7 +122,8 @@ def bench(
             )
     except core.SweepInterrupted as stop:
         print_bench(console, spec.describe(), shown, stop.results)
-        raise KeyboardInterrupt from None  # the app prints "Error: interrupted" and exits 130
+        complete = sum(r.complete for r in stop.results)
+        fail(f"interrupted: {complete} of {len(plan.runs())} runs complete; nothing was written", 130)
     print_bench(console, spec.describe(), shown, results)
     if csv is not None:
         write_csv(csv, [r.row for r in results], columns=BENCH_COLUMNS)
