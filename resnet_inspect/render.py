@@ -11,7 +11,9 @@ from rich.table import Table
 from rich.text import Text
 
 from resnet_inspect.compare import BlockSide, ModelRow, difference, ratio
+from resnet_inspect.crosscheck import ConvCheck, Verification
 from resnet_inspect.export import format_shape
+from resnet_inspect.paper import PaperRow
 from resnet_inspect.records import Level, Report, Totals, UnitRow
 
 CONVENTION_LINE = (
@@ -325,3 +327,96 @@ def print_model_comparison(
             console.print(
                 Text(f"{row.name}: {row.unsupported} unsupported layer(s), its MACs/FLOPs are unknown", style="yellow")
             )
+
+
+# --- TensorFlow's profiler beside our counts (summary --verify) ---------------------------------
+
+
+def conv_check_text(conv: ConvCheck) -> Text:
+    """One sentence on the convolution check: exact, or which layers differ."""
+    if conv.exact:
+        return Text(
+            f"Convolutions agree exactly: TF's conv ops count {count(conv.tf)} FLOPs = 2 x our "
+            f"{count(conv.ours // 2)} conv MACs, checked layer by layer over {conv.layers} conv layers.",
+            style="green",
+        )
+    shown = ", ".join(conv.mismatched[:3]) + (" ..." if len(conv.mismatched) > 3 else "")
+    return Text(
+        f"Convolutions DIFFER: TF counts {count(conv.tf)} FLOPs where 2 x our MACs is {count(conv.ours)}; "
+        f"{len(conv.mismatched)} of {conv.layers} conv layers differ ({shown}).",
+        style="bold red",
+    )
+
+
+def verification_table(verification: Verification) -> Table:
+    table = Table(title="FLOPs: ours beside TensorFlow's profiler, per layer type", header_style="bold")
+    table.add_column("Layer type", no_wrap=True)
+    table.add_column("Layers", justify="right")
+    table.add_column("Ours", justify="right")
+    table.add_column("TensorFlow", justify="right")
+    table.add_column("TF op kinds", no_wrap=False)
+    table.add_column("TF - ours", justify="right")
+    table.add_column("Why they differ", no_wrap=False, ratio=1)
+    for row in verification.rows:
+        ops = ", ".join(f"{op} {count(flops)}" for op, flops in row.tf_ops)
+        table.add_row(
+            row.layer_type,
+            str(row.layers),
+            UNKNOWN if row.ours is None else count(row.ours),
+            count(row.tf),
+            ops,
+            "agree" if row.difference == 0 else signed(row.difference),
+            row.note,
+        )
+    ours = verification.ours_total
+    table.add_row(
+        "Total",
+        "",
+        UNKNOWN if ours is None else count(ours),
+        count(verification.tf_total),
+        "",
+        signed(None if ours is None else verification.tf_total - ours),
+        "",
+        style="bold",
+    )
+    return table
+
+
+def print_verification(console: Console, verification: Verification) -> None:
+    console.print(Text(f"TensorFlow cross-check: {verification.method}", style="dim"))
+    console.print(verification_table(verification))
+    console.print(conv_check_text(verification.conv))
+
+
+# --- the paper's Table 1 (paper) -------------------------------------------------------------------
+
+
+def paper_table(rows: Sequence[PaperRow]) -> Table:
+    table = Table(title="Table 1 of the paper beside our v1 networks (224x224, no conv bias)", header_style="bold")
+    table.add_column("Network", no_wrap=True)
+    table.add_column("Our MACs", justify="right")
+    table.add_column("Paper", justify="right")
+    table.add_column("Difference", justify="right")
+    table.add_column("Within 2%", justify="center")
+    table.add_column("Our trainable params", justify="right")
+    table.add_column("Published", justify="right")
+    table.add_column("Equal", justify="center")
+    for row in rows:
+        table.add_row(
+            row.name,
+            f"{row.macs / 1e9:.3f} G",
+            f"{row.paper_macs / 1e9:.1f} G",
+            f"{row.difference * 100:+.2f}%",
+            "yes" if row.within_tolerance else "NO",
+            count(row.trainable),
+            count(row.published_params),
+            "yes" if row.params_equal else "NO",
+        )
+    return table
+
+
+def print_paper(console: Console, rows: Sequence[PaperRow], citation: str, params_source: str) -> None:
+    console.print(Text(CONVENTION_LINE, style="dim"))
+    console.print(paper_table(rows))
+    console.print(Text(f"Paper: {citation}", style="dim"))
+    console.print(Text(f"Published parameter counts: {params_source}", style="dim"))

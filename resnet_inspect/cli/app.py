@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Annotated, Any, NoReturn, Optional
 
@@ -16,7 +17,16 @@ from typer.core import TyperGroup
 from typer.exceptions import Abort, TyperException
 
 from resnet_inspect.errors import InspectError, UsageError
-from resnet_inspect.specs import BlockKind, DataFormat, ResNetSpec, make_spec, parse_blocks, parse_input_size
+from resnet_inspect.sources import ModelSource, parse_source
+from resnet_inspect.specs import (
+    BlockKind,
+    DataFormat,
+    ResNetSpec,
+    Version,
+    make_spec,
+    parse_blocks,
+    parse_input_size,
+)
 
 DEBUG_ENV = "RESNET_INSPECT_DEBUG"
 
@@ -100,6 +110,30 @@ ClassesOpt = Annotated[int, typer.Option("--classes", help="Number of classes of
 WidthOpt = Annotated[int, typer.Option("--width", help="Filters of the initial conv (doubled per block layer).")]
 BiasOpt = Annotated[bool, typer.Option("--bias/--no-bias", help="Conv2D bias (Keras default, as the seeds).")]
 DataFormatOpt = Annotated[DataFormat, typer.Option("--data-format", case_sensitive=False)]
+VersionOpt = Annotated[
+    Version,
+    typer.Option(
+        "--version",
+        case_sensitive=False,
+        help="v2: the seeds' pre-activation ResNet; v1: the paper's original post-activation network.",
+    ),
+]
+ModelOpt = Annotated[
+    Optional[str],
+    typer.Option(
+        "--model",
+        "-m",
+        help="Inspect another model instead: keras:<Application> (e.g. keras:ResNet50, built with "
+        "weights=None) or a .keras / .h5 file (loaded in Keras safe mode).",
+    ),
+]
+UnsafeOpt = Annotated[
+    bool,
+    typer.Option(
+        "--unsafe",
+        help="Load a --model file with safe mode off: allows Lambda layers and runs their code. Trusted files only.",
+    ),
+]
 CsvOpt = Annotated[Optional[Path], typer.Option("--csv", help="Write the table as CSV.", dir_okay=True)]
 JsonOpt = Annotated[Optional[Path], typer.Option("--json", help="Write the table, totals and config as JSON.")]
 
@@ -113,6 +147,7 @@ def network_spec(
     width: int,
     bias: bool,
     data_format: DataFormat,
+    version: Version = Version.V2,
 ) -> ResNetSpec:
     """Validate the network options into a spec (no TensorFlow)."""
     if depth is not None and blocks is not None:
@@ -126,4 +161,52 @@ def network_spec(
         width=width,
         use_bias=bias,
         data_format=data_format,
+        version=version,
     )
+
+
+# The network options, by parameter name: a --model defines its own network, so they conflict with it,
+# except --input-size and --classes, which a keras.applications constructor takes.
+NETWORK_PARAMS = ("depth", "blocks", "block_type", "input_size", "classes", "width", "bias", "data_format", "version")
+APPLICATION_PARAMS = ("input_size", "classes")
+
+
+def was_given(ctx: typer.Context, name: str) -> bool:
+    """Whether the user set parameter ``name`` (command line or environment) rather than leaving its default."""
+    source = ctx.get_parameter_source(name)
+    return source is not None and source.name != "DEFAULT"  # typer vendors click: compare by name
+
+
+def given_options(ctx: typer.Context, names: Iterable[str]) -> list[str]:
+    """The options among the parameters ``names`` that the user set, as they are spelled."""
+    wanted = set(names)
+    return [
+        "/".join(param.opts + param.secondary_opts)
+        for param in ctx.command.params
+        if param.name in wanted and was_given(ctx, param.name)
+    ]
+
+
+def model_source(
+    ctx: typer.Context, model: str, unsafe: bool, input_size: str, classes: int
+) -> tuple[ModelSource, dict[str, Any]]:
+    """Validate ``--model`` and the options given with it (no TensorFlow).
+
+    Returns the source and the keyword arguments for :func:`resnet_inspect.sources.load_model`.
+    """
+    source = parse_source(model)
+    allowed = APPLICATION_PARAMS if source.application is not None else ()
+    conflicts = given_options(ctx, [n for n in NETWORK_PARAMS if n not in allowed])
+    if conflicts:
+        takes = "; keras:<Application> takes --input-size and --classes" if source.application is None else ""
+        raise UsageError(f"{conflicts[0]} cannot be combined with --model: the model defines its own network{takes}")
+    if unsafe and source.path is None:
+        raise UsageError(f"--unsafe applies to a model file, not to {model}")
+    options: dict[str, Any] = {}
+    if was_given(ctx, "input_size"):
+        options["input_size"] = parse_input_size(input_size)
+    if was_given(ctx, "classes"):
+        if classes <= 0:
+            raise UsageError(f"--classes must be a positive integer, got {classes}")
+        options["classes"] = classes
+    return source, options

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -17,15 +18,36 @@ from resnet_inspect.cli.app import (
     DepthOpt,
     InputSizeOpt,
     JsonOpt,
+    ModelOpt,
+    UnsafeOpt,
+    VersionOpt,
     WidthOpt,
     app,
+    model_source,
     network_spec,
+    was_given,
 )
+from resnet_inspect.errors import UsageError
 from resnet_inspect.export import check_output_path, report_payload, write_csv, write_json
 from resnet_inspect.records import Level
-from resnet_inspect.specs import DataFormat
+from resnet_inspect.specs import DataFormat, Version
 
-LevelOpt = Annotated[Level, typer.Option("--level", "-l", case_sensitive=False, help="Rows: stage, block or layer.")]
+LevelOpt = Annotated[
+    Level,
+    typer.Option(
+        "--level",
+        "-l",
+        case_sensitive=False,
+        help="Rows: stage, block or layer (a --model whose layer names follow no block scheme: layer).",
+    ),
+]
+VerifyOpt = Annotated[
+    bool,
+    typer.Option(
+        "--verify",
+        help="Cross-check the FLOPs with TensorFlow's profiler on the frozen inference graph, per layer type.",
+    ),
+]
 
 
 def check_outputs(csv: Optional[Path], json: Optional[Path]) -> None:
@@ -36,6 +58,7 @@ def check_outputs(csv: Optional[Path], json: Optional[Path]) -> None:
 
 @app.command()
 def summary(
+    ctx: typer.Context,
     depth: DepthOpt = None,
     blocks: BlocksOpt = None,
     block_type: BlockTypeOpt = None,
@@ -44,21 +67,61 @@ def summary(
     width: WidthOpt = 64,
     bias: BiasOpt = True,
     data_format: DataFormatOpt = DataFormat.CHANNELS_LAST,
+    version: VersionOpt = Version.V2,
+    model: ModelOpt = None,
+    unsafe: UnsafeOpt = False,
     level: LevelOpt = Level.BLOCK,
+    verify: VerifyOpt = False,
     csv: CsvOpt = None,
     json: JsonOpt = None,
 ) -> None:
     """Per-stage, per-block or per-layer output shapes, parameters, MACs and FLOPs."""
-    spec = network_spec(depth, blocks, block_type, input_size, classes, width, bias, data_format)
+    if model is None:
+        if unsafe:
+            raise UsageError("--unsafe applies to a --model file")
+        spec = network_spec(depth, blocks, block_type, input_size, classes, width, bias, data_format, version)
+    else:
+        source, load_options = model_source(ctx, model, unsafe, input_size, classes)
     check_outputs(csv, json)
 
-    from resnet_inspect.inspect import inspect_spec  # imports TensorFlow
-    from resnet_inspect.render import make_console, print_report
+    # TensorFlow is imported from here on, once every option is valid.
+    from resnet_inspect.inspect import inspect_model
+    from resnet_inspect.render import make_console, print_report, print_verification
 
-    report = inspect_spec(spec)
+    if model is None:
+        from resnet_inspect.builder import build_from_spec
+
+        keras_model, config, heading = build_from_spec(spec), spec.config(), spec.describe()
+    else:
+        from resnet_inspect.sources import describe, load_model, unsafe_warning
+
+        if unsafe:
+            sys.stderr.write(unsafe_warning(source) + "\n")
+        keras_model, config = load_model(source, unsafe, **load_options)
+        heading = describe(keras_model, source)
+    report = inspect_model(keras_model, config)
+    if not report.grouped and not was_given(ctx, "level"):
+        level = Level.LAYER
+        sys.stderr.write(
+            f"note: {report.model_name} has no block or stage level (its layer names follow no known block "
+            "scheme); showing layers\n"
+        )
     rows = report.rows(level)  # raises for an unavailable level before anything is printed
-    print_report(make_console(), report, level, spec.describe())
+    verification = None
+    if verify:
+        from resnet_inspect.tfprofile import verify_model
+
+        verification = verify_model(keras_model, report)
+    console = make_console()
+    print_report(console, report, level, heading)
+    if verification is not None:
+        print_verification(console, verification)
     if csv is not None:
         write_csv(csv, rows)
     if json is not None:
-        write_json(json, report_payload(report, level))
+        payload = report_payload(report, level)
+        if verification is not None:
+            from resnet_inspect.crosscheck import verification_payload
+
+            payload["verify"] = verification_payload(verification)
+        write_json(json, payload)

@@ -1,0 +1,60 @@
+"""``resnet-inspect paper``: the paper's Table 1 (MACs at 224x224) beside our v1 networks."""
+
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+import typer
+
+from resnet_inspect.cli.app import CsvOpt, JsonOpt, app
+from resnet_inspect.cli.summary import check_outputs
+from resnet_inspect.paper import (
+    CITATION,
+    PAPER_GMACS,
+    PAPER_INPUT_SIZE,
+    PARAMS_SOURCE,
+    TOLERANCE,
+    paper_depths,
+    paper_row,
+    paper_spec,
+)
+
+PaperDepthOpt = Annotated[
+    Optional[list[int]],
+    typer.Option(
+        "--depth",
+        "-d",
+        help=f"A depth of Table 1 ({', '.join(str(d) for d in PAPER_GMACS)}); repeat for several (default: all).",
+    ),
+]
+
+
+@app.command()
+def paper(depth: PaperDepthOpt = None, csv: CsvOpt = None, json: JsonOpt = None) -> None:
+    """The paper's Table 1 MACs (and the published parameter counts) beside our v1 networks."""
+    depths = paper_depths(depth or [])
+    check_outputs(csv, json)
+
+    from resnet_inspect.export import CONVENTION, versions, write_csv, write_json
+    from resnet_inspect.inspect import inspect_spec  # imports TensorFlow
+    from resnet_inspect.render import make_console, print_paper
+
+    rows = [paper_row(d, inspect_spec(paper_spec(d))) for d in depths]
+    print_paper(make_console(), rows, CITATION, PARAMS_SOURCE)
+    if csv is not None:
+        write_csv(csv, rows)
+    if json is not None:
+        import dataclasses
+
+        write_json(
+            json,
+            {
+                "citation": CITATION,
+                "params_source": PARAMS_SOURCE,
+                "input_size": [PAPER_INPUT_SIZE, PAPER_INPUT_SIZE],
+                "tolerance": TOLERANCE,
+                "convention": CONVENTION,
+                "versions": versions(),
+                "rows": [dataclasses.asdict(r) for r in rows],
+            },
+        )

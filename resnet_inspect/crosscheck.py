@@ -1,0 +1,207 @@
+"""Our FLOPs beside TensorFlow's own count of the frozen inference graph. No TensorFlow here.
+
+:mod:`resnet_inspect.tfprofile` freezes the model and runs ``tf.compat.v1.profiler`` (float
+operations); it hands over every op of the graph as a :class:`TfOp`. This module gives each op to
+the Keras layer that made it (from its name scope), sums both counts per layer type and explains
+where the two conventions differ. The explanations are text; every number is computed.
+
+TensorFlow's profiler counts a multiply-add as 2, like our ``flops``, so convolutions must agree
+exactly: each conv layer's Conv2D op against 2 x its MACs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from resnet_inspect.records import LayerRecord, Report
+
+METHOD = (
+    "tf.compat.v1.profiler.profile(cmd='scope', options=float_operation()) on the model's inference graph "
+    "(training=False, batch 1) frozen with convert_variables_to_constants_v2"
+)
+OUTSIDE = "(outside any layer)"
+
+# Keras layer types that are convolutions, and the TF ops that carry their multiply-adds.
+CONV_LAYERS = frozenset({"Conv1D", "Conv2D", "Conv3D"})
+CONV_OPS = frozenset({"Conv2D", "Conv3D"})  # Conv1D runs as a Conv2D over an expanded axis
+
+# Why the counts differ, by TF op kind (shown only on a row whose counts differ).
+OP_NOTES: dict[str, str] = {
+    "Relu": "TF's profiler registers no FLOP count for Relu (0 there); ours counts max(x, 0) as 1 per element",
+    "MaxPool": "TF counts all k taps of a k-tap window per output; ours counts the k - 1 comparisons",
+    "Softmax": "TF counts 5 per element for Softmax; ours 3 (exp, add into the sum, divide)",
+}
+# ... and by Keras layer type.
+LAYER_NOTES: dict[str, str] = {
+    "BatchNormalization": (
+        "TF computes the per-channel constants at run time (variance + eps, rsqrt counted 2, x gamma, "
+        "mean x inv, beta - mean x inv: 6 per channel); ours counts the folded y = a*x + b, 2 per element"
+    ),
+}
+
+_SUFFIX = re.compile(r"_\d+$")
+
+
+@dataclass(frozen=True)
+class TfOp:
+    """One op of the frozen graph and TensorFlow's FLOP count for it (0 when TF registers none)."""
+
+    name: str
+    op_type: str
+    flops: int
+
+
+@dataclass(frozen=True)
+class CheckRow:
+    """One Keras layer type: our FLOPs, TensorFlow's, and TF's split by op kind."""
+
+    layer_type: str
+    layers: int
+    ours: int | None
+    tf: int
+    tf_ops: tuple[tuple[str, int], ...]
+    difference: int | None
+    note: str
+
+
+@dataclass(frozen=True)
+class ConvCheck:
+    """Every conv layer: TF's convolution op FLOPs against 2 x our MACs (a multiply-add is 2)."""
+
+    layers: int
+    ours: int
+    tf: int
+    mismatched: tuple[str, ...]
+
+    @property
+    def exact(self) -> bool:
+        return not self.mismatched and self.ours == self.tf
+
+
+@dataclass(frozen=True)
+class Verification:
+    model_name: str
+    method: str
+    rows: tuple[CheckRow, ...]
+    conv: ConvCheck
+    ours_total: int | None
+    tf_total: int
+
+
+def _layer_scope(op_name: str, model_name: str) -> str | None:
+    """The name scope right below the model's own scope (``resnet50_1/<layer scope>/op``)."""
+    parts = op_name.split("/")
+    if len(parts) >= 3 and _SUFFIX.sub("", parts[0]) in (model_name, _SUFFIX.sub("", model_name)):
+        return parts[1]
+    return None
+
+
+def attribute(ops: Iterable[TfOp], layer_names: Sequence[str], model_name: str) -> dict[str, str | None]:
+    """Op name -> the layer whose call made it (None for ops outside every layer).
+
+    TensorFlow makes scope names unique by appending ``_N``, so scope ``dense_1`` may be layer
+    ``dense`` (renamed) or layer ``dense_1``. Each layer is called once and owns one scope: a scope
+    with a single possible layer takes it, which settles the others, until nothing changes.
+    """
+    ops = list(ops)
+    layers = set(layer_names)
+    scopes = sorted({s for op in ops if (s := _layer_scope(op.name, model_name)) is not None})
+    candidates = {s: {c for c in (s, _SUFFIX.sub("", s)) if c in layers} for s in scopes}
+    owner: dict[str, str | None] = {}
+    taken: set[str] = set()
+    changed = True
+    while changed:
+        changed = False
+        for scope in scopes:
+            free = candidates[scope] - taken
+            if scope not in owner and len(free) == 1:
+                owner[scope] = free.pop()
+                taken.add(owner[scope])  # type: ignore[arg-type]
+                changed = True
+    for scope in scopes:
+        if scope not in owner:  # still ambiguous (or a layer with two scopes): the exact name wins
+            options = candidates[scope]
+            owner[scope] = scope if scope in options else min(options, default=None)
+    return {op.name: owner.get(s) if (s := _layer_scope(op.name, model_name)) else None for op in ops}
+
+
+def _note(layer_type: str, op_types: Iterable[str]) -> str:
+    notes = [LAYER_NOTES[layer_type]] if layer_type in LAYER_NOTES else []
+    notes += [OP_NOTES[t] for t in sorted(set(op_types)) if t in OP_NOTES]
+    return "; ".join(notes)
+
+
+def _sum_known(values: Iterable[int | None]) -> int | None:
+    total = 0
+    for value in values:
+        if value is None:
+            return None
+        total += value
+    return total
+
+
+def cross_check(report: Report, ops: Sequence[TfOp]) -> Verification:
+    """Compare the report with TensorFlow's per-op counts, per layer type and conv by conv."""
+    owner = attribute(ops, [r.name for r in report.layers], report.model_name)
+    by_layer: dict[str | None, list[TfOp]] = {}
+    for op in ops:
+        by_layer.setdefault(owner[op.name], []).append(op)
+    by_type: dict[str, list[LayerRecord]] = {}
+    for record in report.layers:
+        by_type.setdefault(record.layer_type, []).append(record)
+
+    rows: list[CheckRow] = []
+    groups: list[tuple[str, list[LayerRecord], list[TfOp]]] = [
+        (kind, records, [op for r in records for op in by_layer.get(r.name, [])]) for kind, records in by_type.items()
+    ]
+    groups.append((OUTSIDE, [], by_layer.get(None, [])))
+    for kind, records, type_ops in groups:
+        ours = _sum_known(r.flops for r in records)
+        counted: Counter[str] = Counter()
+        for op in type_ops:
+            if op.flops or op.op_type in OP_NOTES:
+                counted[op.op_type] += op.flops
+        tf_flops = sum(counted.values())
+        if not ours and not tf_flops and not counted:
+            continue  # nothing to compare (input, padding, reshaping)
+        difference = None if ours is None else tf_flops - ours
+        rows.append(
+            CheckRow(
+                layer_type=kind,
+                layers=len(records),
+                ours=ours,
+                tf=tf_flops,
+                tf_ops=tuple(sorted(counted.items(), key=lambda item: (-item[1], item[0]))),
+                difference=difference,
+                note="" if difference == 0 else _note(kind, counted),
+            )
+        )
+
+    conv_records = [r for r in report.layers if r.layer_type in CONV_LAYERS and r.macs is not None]
+    conv_tf = {r.name: sum(op.flops for op in by_layer.get(r.name, []) if op.op_type in CONV_OPS) for r in conv_records}
+    conv = ConvCheck(
+        layers=len(conv_records),
+        ours=sum(2 * r.macs for r in conv_records),  # type: ignore[operator]
+        tf=sum(conv_tf.values()),
+        mismatched=tuple(r.name for r in conv_records if conv_tf[r.name] != 2 * r.macs),  # type: ignore[operator]
+    )
+    return Verification(
+        model_name=report.model_name,
+        method=METHOD,
+        rows=tuple(rows),
+        conv=conv,
+        ours_total=report.totals.flops,
+        tf_total=sum(op.flops for op in ops),
+    )
+
+
+def verification_payload(verification: Verification) -> dict[str, object]:
+    """Plain data for the JSON export (fixed key order)."""
+    data = dataclasses.asdict(verification)
+    data["conv"]["exact"] = verification.conv.exact
+    data["rows"] = [{**row, "tf_ops": dict(row["tf_ops"])} for row in data["rows"]]
+    return data
