@@ -13,6 +13,8 @@ from rich.text import Text
 from resnet_inspect.compare import BlockSide, ModelRow, difference, ratio
 from resnet_inspect.crosscheck import ConvCheck, Verification
 from resnet_inspect.export import format_shape
+from resnet_inspect.measure import Measurement
+from resnet_inspect.memory import Dtype, MemoryRow, MemoryTotals
 from resnet_inspect.paper import PaperRow
 from resnet_inspect.records import Level, Report, Totals, UnitRow
 
@@ -420,3 +422,81 @@ def print_paper(console: Console, rows: Sequence[PaperRow], citation: str, param
     console.print(paper_table(rows))
     console.print(Text(f"Paper: {citation}", style="dim"))
     console.print(Text(f"Published parameter counts: {params_source}", style="dim"))
+
+
+# --- memory ----------------------------------------------------------------------------------------
+
+
+def mib(value: int) -> str:
+    return f"{value / 2**20:,.1f}"
+
+
+def memory_table(units: Sequence[UnitRow], memory: Sequence[MemoryRow], level: Level) -> Table:
+    table = Table(header_style="bold")
+    table.add_column(level.value.capitalize(), no_wrap=True)
+    table.add_column("Type", no_wrap=True)
+    table.add_column("Output shape", justify="right", no_wrap=True)
+    for header in ("Activations (MiB)", "Params (MiB)", "Moved (MiB)", "FLOPs/image (M)", "FLOPs/byte", "RF", "Jump"):
+        table.add_column(header, justify="right")
+    for unit, row in zip(units, memory, strict=True):
+        table.add_row(
+            unit.name,
+            unit.type,
+            format_shape(unit.output_shape),
+            mib(row.activation_bytes),
+            mib(row.param_bytes),
+            mib(row.bytes_moved),
+            mega(unit.flops),
+            UNKNOWN if row.arithmetic_intensity is None else f"{row.arithmetic_intensity:.1f}",
+            known(unit.receptive_field),
+            known(unit.jump),
+        )
+    return table
+
+
+def memory_totals_text(totals: MemoryTotals, params: int, measured: Measurement | None) -> Text:
+    text = Text()
+    text.append("Parameters: ", style="bold")
+    text.append(f"{mib(totals.param_bytes)} MiB ({count(params)} x {Dtype(totals.dtype).bytes} bytes)\n")
+    text.append("Activations, every layer output: ", style="bold")
+    text.append(f"{mib(totals.activation_bytes)} MiB\n")
+    text.append("Inference peak (estimate): ", style="bold")
+    text.append(
+        f"{mib(totals.inference_peak_bytes)} MiB while {totals.peak_layer} runs, "
+        f"{len(totals.peak_tensors)} tensors alive: {', '.join(totals.peak_tensors)}\n"
+    )
+    text.append("Training activation memory: ", style="bold")
+    text.append(f"{mib(totals.training_activation_bytes)} MiB in {totals.saved_tensors} tensors saved for backward")
+    if measured is not None:
+        text.append("\nMeasured peak: ", style="bold")
+        ratio_text = "" if measured.ratio is None else f", {measured.ratio:.2f}x"
+        text.append(
+            f"{mib(measured.peak_bytes)} MiB on {measured.device} (median of "
+            f"{', '.join(mib(p) for p in measured.passes)}); estimate {mib(measured.estimate_bytes)} MiB, "
+            f"difference {measured.difference_bytes / 2**20:+,.1f} MiB{ratio_text}\n"
+        )
+        text.append(f"  {measured.method}", style="dim")
+    return text
+
+
+def print_memory(
+    console: Console,
+    heading: str,
+    units: Sequence[UnitRow],
+    memory: Sequence[MemoryRow],
+    totals: MemoryTotals,
+    params: int,
+    measured: Measurement | None,
+    level: Level,
+) -> None:
+    console.print(Text(heading, style="bold"))
+    console.print(
+        Text(
+            f"Memory at {totals.dtype}, batch {totals.batch_size}; FLOPs/byte = FLOPs / bytes each layer reads and "
+            "writes (inputs, output, parameters; no fusion). RF = receptive field and Jump = effective stride, in "
+            "input pixels, the largest over paths through skip connections.",
+            style="dim",
+        )
+    )
+    console.print(memory_table(units, memory, level))
+    console.print(memory_totals_text(totals, params, measured))

@@ -197,44 +197,23 @@ def test_help_and_usage_errors_do_not_import_tensorflow() -> None:
 
 # --- CPU and GPU peaks -----------------------------------------------------------------------------
 
-INTEL_SPR = """\
-processor\t: 0
-vendor_id\t: GenuineIntel
-cpu family\t: 6
-model\t\t: 143
-model name\t: Intel(R) Xeon(R) Platinum 8480+ @ 2.00GHz
-physical id\t: 0
-core id\t\t: 0
-cpu MHz\t\t: 3800.000
-flags\t\t: fpu sse sse2 avx avx2 fma avx512f avx512_bf16 amx_bf16 amx_tile
-
-processor\t: 1
-vendor_id\t: GenuineIntel
-cpu family\t: 6
-model\t\t: 143
-model name\t: Intel(R) Xeon(R) Platinum 8480+ @ 2.00GHz
-physical id\t: 0
-core id\t\t: 0
-cpu MHz\t\t: 3800.000
-flags\t\t: fpu sse sse2 avx avx2 fma avx512f avx512_bf16 amx_bf16 amx_tile
-
-processor\t: 2
-vendor_id\t: GenuineIntel
-cpu family\t: 6
-model\t\t: 143
-model name\t: Intel(R) Xeon(R) Platinum 8480+ @ 2.00GHz
-physical id\t: 0
-core id\t\t: 1
-cpu MHz\t\t: 3800.000
-flags\t\t: fpu sse sse2 avx avx2 fma avx512f avx512_bf16 amx_bf16 amx_tile
-"""
-
-
-def cpuinfo(vendor: str, family: int, model: int, flags: str, mhz: str = "2000.000", name: str = "Test CPU") -> str:
-    return (
-        f"processor\t: 0\nvendor_id\t: {vendor}\ncpu family\t: {family}\nmodel\t\t: {model}\n"
-        f"model name\t: {name}\ncore id\t\t: 0\ncpu MHz\t\t: {mhz}\nflags\t\t: {flags}\n"
+def cpuinfo(
+    vendor: str, family: int, model: int, flags: str, mhz: str = "2000.000", name: str = "Test CPU",
+    core_ids: tuple[int, ...] = (0,),
+) -> str:
+    """/proc/cpuinfo text: one block per logical CPU, ``core_ids`` giving each one's physical core."""
+    return "\n".join(
+        f"processor\t: {n}\nvendor_id\t: {vendor}\ncpu family\t: {family}\nmodel\t\t: {model}\n"
+        f"model name\t: {name}\nphysical id\t: 0\ncore id\t\t: {core}\ncpu MHz\t\t: {mhz}\nflags\t\t: {flags}\n"
+        for n, core in enumerate(core_ids)
     )
+
+
+# Three logical CPUs; CPUs 0 and 1 are SMT siblings of core 0.
+INTEL_SPR = cpuinfo(
+    "GenuineIntel", 6, 143, "fpu sse sse2 avx avx2 fma avx512f avx512_bf16 amx_bf16 amx_tile", "3800.000",
+    "Intel(R) Xeon(R) Platinum 8480+ @ 2.00GHz", core_ids=(0, 0, 1),
+)
 
 
 def test_cpuinfo_counts_physical_cores_and_prefers_the_nominal_clock() -> None:
