@@ -47,7 +47,21 @@ def check_output_path(path: Path, option: str) -> None:
         raise UsageError(f"{option} needs a file path")
     if path.is_dir():
         raise UsageError(f"{option} {str(path)!r} is a folder; give a file path")
-    ancestor = path.parent
+    _check_writable(path, path.parent, option)
+
+
+def check_output_dir(path: Path, option: str) -> None:
+    """Fail before any work if the folder ``path`` cannot receive files (nothing is created here)."""
+    if str(path).strip() == "":
+        raise UsageError(f"{option} needs a folder path")
+    if path.exists() and not path.is_dir():
+        raise UsageError(f"{option} {str(path)!r} is a file; give a folder")
+    _check_writable(path, path, option)
+
+
+def _check_writable(path: Path, folder: Path, option: str) -> None:
+    """``folder`` (``path``'s folder) or its nearest existing ancestor must be a folder this process can write in."""
+    ancestor = folder
     while not ancestor.exists():
         ancestor = ancestor.parent
     if not ancestor.is_dir():

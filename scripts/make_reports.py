@@ -2,10 +2,11 @@
 
     python scripts/make_reports.py
 
-Each report is made by the CLI itself (``resnet-inspect summary --depth D --csv ...``),
-so the files are exactly what a user gets. tests/test_reports.py fails when they
-differ from what the tool now produces: rerun this script on purpose after a change
-that is meant to alter them, and review the diff.
+Each report is made by the CLI itself (``resnet-inspect report --depth D --out reports/resnetD``:
+stages/blocks/layers CSV, report.json, report.md and its PNG charts), so the files are
+exactly what a user gets. tests/test_reports.py fails when they differ from what the tool
+now produces (text files byte for byte, PNGs by existence and pixel size): rerun this
+script on purpose after a change that is meant to alter them, and review the diff.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ REPORTS = Path(__file__).resolve().parent.parent / "reports"
 
 def report_commands(depth: int, out: Path) -> list[list[str]]:
     """The CLI argument lists that make the reference files of one depth inside ``out``."""
-    return [["summary", "--depth", str(depth), "--level", "block", "--csv", str(out / "blocks.csv")]]
+    return [["report", "--depth", str(depth), "--out", str(out)]]
 
 
 def main() -> int:

@@ -8,7 +8,10 @@ import sys
 from resnet_inspect.cli import (
     bench,  # noqa: F401  (registers the command)
     compare,  # noqa: F401  (registers the command)
+    memory,  # noqa: F401  (registers the command)
     paper,  # noqa: F401  (registers the command)
+    plot,  # noqa: F401  (registers the command)
+    report,  # noqa: F401  (registers the command)
     summary,  # noqa: F401  (registers the command)
 )
 from resnet_inspect.cli.app import app

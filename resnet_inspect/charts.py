@@ -1,0 +1,159 @@
+"""Charts as PNG files (matplotlib, Agg). No TensorFlow, no rendering to a screen.
+
+Figures are made with :class:`matplotlib.figure.Figure` directly (no pyplot and
+no global backend state) and written atomically through
+:mod:`resnet_inspect.export`. The PNG metadata carries no software version or
+date, so the same data gives the same file.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from resnet_inspect.export import write_atomic
+from resnet_inspect.records import UnitRow
+
+DPI = 100
+# Block-level figures grow with the number of blocks (ResNet-200 has 68), within these bounds (inches).
+MIN_WIDTH, MAX_WIDTH, INCH_PER_BLOCK = 8.0, 20.0, 0.22
+STAGE_SHADES = ("#f2f2f2", "#ffffff")
+
+
+def _figure(width: float, height: float) -> Any:
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=(width, height), dpi=DPI, layout="constrained")
+
+
+def png_bytes(figure: Any) -> bytes:
+    """``figure`` as PNG data; no metadata that changes between runs (software version, date)."""
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", metadata={"Software": None})
+    return buffer.getvalue()
+
+
+def save_png(figure: Any, path: Path) -> None:
+    """Write ``figure`` as a PNG at ``path``, atomically."""
+    data = png_bytes(figure)
+    write_atomic(path, lambda handle: handle.write(data), mode="wb")
+
+
+def block_label(row: UnitRow) -> str:
+    """Short x-axis label of a block: ``block_layer2.bottleneck_block3`` -> ``2.3``; ``stem``/``head`` as is."""
+    numbers = re.findall(r"\d+", row.name)
+    return ".".join(numbers) if len(numbers) == 2 else row.name
+
+
+def _mark_stages(axes: Any, rows: Sequence[UnitRow], label: bool) -> None:
+    """Shade each block layer (stage) in turn and, on the top axes, name it."""
+    start, shade = 0, 0
+    for index in range(1, len(rows) + 1):
+        if index < len(rows) and rows[index].stage == rows[start].stage:
+            continue
+        stage = rows[start].stage or ""
+        axes.axvspan(start - 0.5, index - 0.5, color=STAGE_SHADES[shade % 2], zorder=0, lw=0)
+        shade += 1
+        if label:
+            axes.text(
+                (start + index - 1) / 2,
+                1.01,
+                stage.replace("block_layer", "layer "),
+                transform=axes.get_xaxis_transform(),
+                ha="center",
+                va="bottom",
+                fontsize=8,
+            )
+        start = index
+
+
+def _block_axes(rows: Sequence[UnitRow], panels: int, title: str) -> tuple[Any, list[Any]]:
+    width = min(MAX_WIDTH, max(MIN_WIDTH, INCH_PER_BLOCK * len(rows)))
+    figure = _figure(width, 2.6 * panels + 0.6)
+    axes = list(figure.subplots(panels, 1, sharex=True))
+    figure.suptitle(title, fontsize=11)
+    for i, ax in enumerate(axes):
+        _mark_stages(ax, rows, label=i == 0)
+        ax.set_xlim(-0.5, len(rows) - 0.5)
+        ax.grid(axis="y", alpha=0.3)
+    axes[-1].set_xticks(range(len(rows)), [block_label(r) for r in rows], rotation=90, fontsize=7)
+    axes[-1].set_xlabel("block (block layer.block)")
+    return figure, axes
+
+
+def _bars(ax: Any, values: Sequence[float | None], color: str, ylabel: str) -> None:
+    """Bars of the known values; an unknown one (None) is marked '?' rather than drawn as 0."""
+    for x, value in enumerate(values):
+        if value is None:
+            ax.text(x, 0, "?", ha="center", va="bottom", color="red")
+        else:
+            ax.bar(x, value, color=color, width=0.8, zorder=2)
+    ax.set_ylabel(ylabel)
+
+
+def block_chart(rows: Sequence[UnitRow], title: str) -> Any:
+    """Per-block parameters (millions) and FLOPs (GFLOPs, every float op) as bars, block layers shaded."""
+    figure, (params_ax, flops_ax) = _block_axes(rows, 2, title)
+    _bars(params_ax, [r.params / 1e6 for r in rows], "#4c72b0", "params (M)")
+    _bars(flops_ax, [None if r.flops is None else r.flops / 1e9 for r in rows], "#dd8452", "FLOPs (G)")
+    return figure
+
+
+def memory_chart(rows: Sequence[UnitRow], activation_bytes: Sequence[int], setting: str, title: str) -> Any:
+    """Per-block activation memory (MiB) as bars, and the receptive field of each block's output."""
+    figure, (memory_ax, field_ax) = _block_axes(rows, 2, title)
+    _bars(memory_ax, [b / 2**20 for b in activation_bytes], "#55a868", f"activations (MiB, {setting})")
+    fields = [(x, r.receptive_field) for x, r in enumerate(rows) if r.receptive_field is not None]
+    field_ax.plot([x for x, _ in fields], [f for _, f in fields], marker="o", ms=3, color="#8172b2", zorder=2)
+    field_ax.set_ylabel("receptive field (px)")
+    return figure
+
+
+def models_chart(points: Sequence[tuple[str, int, int | None]], title: str) -> Any:
+    """Parameters (millions) against MACs (billions), one labelled point per model.
+
+    A model whose MACs are unknown is listed in the title instead of being drawn at 0.
+    """
+    figure = _figure(7.0, 5.0)
+    ax = figure.subplots()
+    known = [(label, params, macs) for label, params, macs in points if macs is not None]
+    unknown = [label for label, _, macs in points if macs is None]
+    ax.plot([m / 1e9 for _, _, m in known], [p / 1e6 for _, p, _ in known], "o-", color="#4c72b0", alpha=0.8)
+    for label, params, macs in known:
+        ax.annotate(label, (macs / 1e9, params / 1e6), textcoords="offset points", xytext=(6, -3), fontsize=9)
+    ax.set_xlabel("MACs (G, multiply-accumulates of conv/dense)")
+    ax.set_ylabel("params (M)")
+    ax.grid(alpha=0.3)
+    ax.set_title(title + (f"\nMACs unknown: {', '.join(unknown)}" if unknown else ""), fontsize=11)
+    return figure
+
+
+def bench_chart(series: Sequence[tuple[str, Sequence[Any]]], title: str) -> Any:
+    """Latency (mean with p50-p99 band) and throughput against batch size, one line per setting.
+
+    ``series`` is ``[(label, rows)]`` where each row has ``batch_size``, ``mean_ms``, ``p50_ms``,
+    ``p99_ms`` and ``images_per_s`` (the bench CSV's columns), sorted by batch size.
+    """
+    figure = _figure(11.0, 4.5)
+    latency_ax, throughput_ax = figure.subplots(1, 2)
+    for label, rows in series:
+        batches = [r.batch_size for r in rows]
+        line = latency_ax.plot(batches, [r.mean_ms for r in rows], "o-", label=label)[0]
+        latency_ax.fill_between(
+            batches, [r.p50_ms for r in rows], [r.p99_ms for r in rows], color=line.get_color(), alpha=0.15, lw=0
+        )
+        throughput_ax.plot(batches, [r.images_per_s for r in rows], "o-", color=line.get_color(), label=label)
+    for ax in (latency_ax, throughput_ax):
+        ax.set_xscale("log", base=2)
+        ax.set_xlabel("batch size")
+        ax.grid(alpha=0.3, which="both")
+        all_batches = sorted({r.batch_size for _, rows in series for r in rows})
+        ax.set_xticks(all_batches, [str(b) for b in all_batches])
+    latency_ax.set_ylabel("latency per batch (ms): mean, band p50-p99")
+    throughput_ax.set_ylabel("throughput (images/s)")
+    throughput_ax.legend(fontsize=8)
+    figure.suptitle(title, fontsize=11)
+    return figure

@@ -1,0 +1,87 @@
+"""``resnet-inspect memory``: activation and parameter memory, peak, training memory, intensity, receptive field."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from resnet_inspect.cli.app import (
+    BiasOpt,
+    BlocksOpt,
+    BlockTypeOpt,
+    ClassesOpt,
+    CsvOpt,
+    DataFormatOpt,
+    DepthOpt,
+    InputSizeOpt,
+    JsonOpt,
+    VersionOpt,
+    WidthOpt,
+    app,
+    network_spec,
+)
+from resnet_inspect.cli.summary import LevelOpt, check_outputs
+from resnet_inspect.memory import Dtype, check_batch_size
+from resnet_inspect.records import Level
+from resnet_inspect.specs import DataFormat, Version
+
+# Shared with ``report``.
+MemoryBatchOpt = Annotated[int, typer.Option("--batch-size", "-b", help="Batch size of the memory estimate.")]
+DtypeOpt = Annotated[
+    Dtype, typer.Option("--dtype", case_sensitive=False, help="Element type of activations and parameters.")
+]
+MeasureOpt = Annotated[
+    bool,
+    typer.Option(
+        "--measure/--no-measure",
+        help="Also measure the peak of a real forward pass (in a fresh process; takes a few seconds).",
+    ),
+]
+
+
+@app.command()
+def memory(
+    depth: DepthOpt = None,
+    blocks: BlocksOpt = None,
+    block_type: BlockTypeOpt = None,
+    input_size: InputSizeOpt = "224",
+    classes: ClassesOpt = 1000,
+    width: WidthOpt = 64,
+    bias: BiasOpt = True,
+    data_format: DataFormatOpt = DataFormat.CHANNELS_LAST,
+    version: VersionOpt = Version.V2,
+    level: LevelOpt = Level.BLOCK,
+    batch_size: MemoryBatchOpt = 1,
+    dtype: DtypeOpt = Dtype.FLOAT32,
+    measure: MeasureOpt = False,
+    csv: CsvOpt = None,
+    json: JsonOpt = None,
+) -> None:
+    """Memory per unit (activations, parameters), inference peak, training memory, FLOPs/byte, receptive field."""
+    spec = network_spec(depth, blocks, block_type, input_size, classes, width, bias, data_format, version)
+    check_batch_size(batch_size)
+    check_outputs(csv, json)
+
+    from resnet_inspect.bundle import REPORT_COLUMNS, make_bundle, memory_payload, merged_rows, with_measurement
+    from resnet_inspect.export import write_csv, write_json
+    from resnet_inspect.inspect import inspect_spec  # imports TensorFlow
+    from resnet_inspect.render import make_console, print_memory
+
+    report = inspect_spec(spec)
+    report.rows(level)  # raises for an unavailable level before anything is measured or printed
+    bundle = with_measurement(make_bundle(report, spec.describe(), batch_size, dtype), spec, measure)
+    print_memory(
+        make_console(),
+        bundle.heading,
+        bundle.units[level],
+        bundle.memory[level],
+        bundle.totals,
+        report.totals.params,
+        bundle.measured,
+        level,
+    )
+    if csv is not None:
+        write_csv(csv, merged_rows(bundle, level), REPORT_COLUMNS)
+    if json is not None:
+        write_json(json, memory_payload(bundle, level))

@@ -1,0 +1,140 @@
+"""``resnet-inspect plot``: PNG charts of one network's blocks, of several models, or of bench results."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Optional
+
+import typer
+
+from resnet_inspect.cli.app import (
+    BiasOpt,
+    BlocksOpt,
+    BlockTypeOpt,
+    ClassesOpt,
+    DataFormatOpt,
+    DepthOpt,
+    InputSizeOpt,
+    VersionOpt,
+    WidthOpt,
+    app,
+    given_options,
+    network_spec,
+)
+from resnet_inspect.errors import UsageError
+from resnet_inspect.export import check_output_path
+from resnet_inspect.specs import DataFormat, ResNetSpec, Version
+
+if TYPE_CHECKING:
+    from resnet_inspect.benchstats import BenchRow
+
+ModelsArg = Annotated[
+    Optional[list[str]],
+    typer.Argument(
+        help="Models to place on a params-vs-MACs chart: resnet18 resnet34 resnet50-v1 ...", show_default=False
+    ),
+]
+BenchOpt = Annotated[
+    Optional[Path],
+    typer.Option("--bench", help="A bench CSV (resnet-inspect bench --csv): latency and throughput vs batch size."),
+]
+OutOpt = Annotated[Path, typer.Option("--out", "-o", help="The PNG file to write.", show_default=False)]
+
+# Options that choose one network: meaningless beside model names (each gives its depth) or a bench file.
+ONE_NETWORK = ("depth", "blocks", "block_type")
+NETWORK = (*ONE_NETWORK, "input_size", "classes", "width", "bias", "data_format", "version")
+
+
+def check_png(out: Path) -> None:
+    if out.suffix.lower() != ".png":
+        raise UsageError(f"--out {str(out)!r} must name a .png file")
+    check_output_path(out, "--out")
+
+
+def _reject(ctx: typer.Context, params: tuple[str, ...], why: str) -> None:
+    given = given_options(ctx, params)
+    if given:
+        raise UsageError(f"{', '.join(given)} cannot be used {why}")
+
+
+@app.command()
+def plot(
+    ctx: typer.Context,
+    out: OutOpt,
+    models: ModelsArg = None,
+    bench: BenchOpt = None,
+    depth: DepthOpt = None,
+    blocks: BlocksOpt = None,
+    block_type: BlockTypeOpt = None,
+    input_size: InputSizeOpt = "224",
+    classes: ClassesOpt = 1000,
+    width: WidthOpt = 64,
+    bias: BiasOpt = True,
+    data_format: DataFormatOpt = DataFormat.CHANNELS_LAST,
+    version: VersionOpt = Version.V2,
+) -> None:
+    """Charts as PNG: per-block params and FLOPs (--depth ...), params vs MACs (model names), or --bench results."""
+    if bench is not None:
+        if models:
+            raise UsageError("give model names or --bench, not both")
+        _reject(ctx, NETWORK, "with --bench: the chart shows the bench file as it is")
+        from resnet_inspect.benchfile import read_bench_csv
+
+        check_png(out)
+        rows = read_bench_csv(bench)
+        plot_bench(rows, bench.name, out)
+        return
+    if models:
+        from resnet_inspect import compare
+
+        _reject(ctx, ONE_NETWORK, "with model names: each name gives its depth (and version, e.g. resnet50-v1)")
+        names = []
+        for name in models:
+            parsed = compare.parse_model_name(name)
+            if parsed is None:
+                raise UsageError(
+                    f"unknown model name {name!r}; known models: {', '.join(compare.model_names())}, optionally "
+                    f"with a version suffix ({', '.join('-' + v for v in compare.version_names())})"
+                )
+            names.append(parsed)
+        specs = compare.model_specs(
+            names,
+            lambda d: network_spec(d, None, None, input_size, classes, width, bias, data_format, version),
+        )
+        check_png(out)
+        plot_models(specs, out)
+        return
+    spec = network_spec(depth, blocks, block_type, input_size, classes, width, bias, data_format, version)
+    check_png(out)
+    plot_blocks(spec, out)
+
+
+def plot_blocks(spec: ResNetSpec, out: Path) -> None:
+    from resnet_inspect import charts
+    from resnet_inspect.inspect import inspect_spec  # imports TensorFlow
+
+    report = inspect_spec(spec)
+    figure = charts.block_chart(report.rows("block"), f"{spec.name}: parameters and FLOPs per block")
+    charts.save_png(figure, out)
+    typer.echo(f"wrote {out}")
+
+
+def plot_models(specs: tuple[tuple[str, ResNetSpec], ...], out: Path) -> None:
+    from resnet_inspect import charts, compare
+    from resnet_inspect.render import build_progress, make_console
+
+    with build_progress(make_console(stderr=True), len(specs)) as step:
+        entries = compare.build_models(specs, step)  # imports TensorFlow
+    points = [(e.label, e.report.totals.params, e.report.totals.macs) for e in entries]
+    h, w = specs[0][1].input_size
+    charts.save_png(charts.models_chart(points, f"Parameters against MACs ({h}x{w} input)"), out)
+    typer.echo(f"wrote {out}")
+
+
+def plot_bench(rows: Sequence[BenchRow], name: str, out: Path) -> None:
+    from resnet_inspect import charts
+    from resnet_inspect.benchfile import series
+
+    charts.save_png(charts.bench_chart(series(rows), f"{name}: latency and throughput"), out)
+    typer.echo(f"wrote {out}")
