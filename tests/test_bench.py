@@ -544,3 +544,55 @@ def test_devices_all_on_a_split_cpu(tmp_path: Path) -> None:
     assert payload["runs"][0]["replicas"] == 2
     # The aggregate throughput: the whole batch of 4 over the mean step.
     assert row["images_per_s"] == pytest.approx(4 / (statistics.fmean(payload["runs"][0]["times_ms"]) / 1e3), rel=1e-3)
+
+
+# --- --model ---------------------------------------------------------------------------------------
+
+
+def test_model_option_times_a_keras_application(tmp_path: Path) -> None:
+    out_json = tmp_path / "bench.json"
+    result = run("--model", "keras:ResNet50", "--input-size", "32", "--classes", "10", "-b", "2",
+                 "--warmup", "0", "--iterations", "1", "--json", str(out_json))
+    assert result.exit_code == 0, result.output
+    assert "resnet50 from keras.applications.ResNet50(weights=None), input 32x32x3" in result.stdout
+    payload = json.loads(out_json.read_text())
+    assert payload["model"] == "resnet50"
+    assert payload["config"]["application"] == "ResNet50"
+    assert [r["batch_size"] for r in payload["rows"]] == [2]
+
+
+def test_model_file_keeps_its_dtype(tmp_path: Path) -> None:
+    from resnet_inspect._tf import keras
+
+    path = tmp_path / "tiny.keras"
+    inputs = keras.Input((8, 8, 3))
+    keras.Model(inputs, keras.layers.Dense(2)(keras.layers.Flatten()(inputs)), name="tiny").save(path)
+    result = run("--model", str(path), "--precision", "mixed_float16")
+    assert result.exit_code == 2
+    assert result.stderr == (
+        "Error: --precision applies to built networks and keras:<Application> models; "
+        f"{str(path)!r} computes in the dtype it was saved with\n"
+    )
+    result = run("--model", str(path), "-b", "3", "--warmup", "0", "--iterations", "2")
+    assert result.exit_code == 0, result.output
+    assert "tiny from" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--unsafe"], "Error: --unsafe applies to a --model file\n"),
+        (["--model", "keras:ResNet50", "--depth", "50"],
+         "Error: --depth/-d cannot be combined with --model: the model defines its own network\n"),
+    ],
+)
+def test_model_usage_errors(args: list[str], message: str) -> None:
+    result = run(*args)
+    assert result.exit_code == 2
+    assert result.stderr == message
+
+
+def test_version_v1_network() -> None:
+    result = run(*TINY, "--version", "v1", "-b", "1", "--warmup", "0", "--iterations", "1")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("resnet-regular-1-1-v1 (post-activation)")

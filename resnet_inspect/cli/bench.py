@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import sys
 from typing import Annotated, Optional
 
 import typer
@@ -24,14 +25,19 @@ from resnet_inspect.cli.app import (
     DepthOpt,
     InputSizeOpt,
     JsonOpt,
+    ModelOpt,
+    UnsafeOpt,
+    VersionOpt,
     WidthOpt,
     app,
     fail,
+    model_source,
     network_spec,
 )
 from resnet_inspect.cli.summary import check_outputs
+from resnet_inspect.errors import UsageError
 from resnet_inspect.export import write_csv, write_json
-from resnet_inspect.specs import DataFormat
+from resnet_inspect.specs import DataFormat, Version
 
 
 class Devices(str, enum.Enum):
@@ -69,6 +75,7 @@ ThreadsOpt = Annotated[Optional[int], typer.Option("--threads", help="TensorFlow
 
 @app.command()
 def bench(
+    ctx: typer.Context,
     depth: DepthOpt = None,
     blocks: BlocksOpt = None,
     block_type: BlockTypeOpt = None,
@@ -77,6 +84,9 @@ def bench(
     width: WidthOpt = 64,
     bias: BiasOpt = True,
     data_format: DataFormatOpt = DataFormat.CHANNELS_LAST,
+    version: VersionOpt = Version.V2,
+    model: ModelOpt = None,
+    unsafe: UnsafeOpt = False,
     batch_size: BatchSizeOpt = None,
     device: DeviceOpt = "auto",
     devices: DevicesOpt = Devices.ONE,
@@ -90,25 +100,53 @@ def bench(
     json: JsonOpt = None,
 ) -> None:
     """Forward-pass latency and throughput: mean/p50/p90/p99 step time, images/s, GFLOP/s, % of peak."""
-    spec = network_spec(depth, blocks, block_type, input_size, classes, width, bias, data_format)
+    if model is None:
+        if unsafe:
+            raise UsageError("--unsafe applies to a --model file")
+        spec = network_spec(depth, blocks, block_type, input_size, classes, width, bias, data_format, version)
+    else:
+        source, load_options = model_source(ctx, model, unsafe, input_size, classes)
     plan = make_plan(
         batch_size, precision, device, devices is Devices.ALL, xla, warmup, iterations, min_time, threads
     )
+    if model is not None and source.path is not None and plan.precisions != (Precision.FLOAT32,):
+        # Each layer of a saved model carries the dtype policy it was saved with; a global policy cannot change it.
+        raise UsageError("--precision applies to built networks and keras:<Application> models; "
+                         f"{model!r} computes in the dtype it was saved with")
     check_outputs(csv, json)
 
-    from resnet_inspect import bench as core  # imports TensorFlow
+    # TensorFlow is imported from here on, once every option is valid.
+    from resnet_inspect import bench as core
     from resnet_inspect.benchrender import bench_progress, print_bench
     from resnet_inspect.benchstats import bench_payload
-    from resnet_inspect.builder import build_from_spec
     from resnet_inspect.export import versions
+    from resnet_inspect.inspect import inspect_model
     from resnet_inspect.render import make_console
-    from resnet_inspect.walk import analyze
 
     core.configure_threads(plan.threads)  # before TensorFlow runs anything
     target = core.resolve_target(plan.device, plan.all_devices)
     free = core.free_memory(target)  # before TensorFlow reserves GPU memory
-    report = analyze(build_from_spec(spec), config=spec.config())
-    flops_per_image = report.totals.flops
+    if model is None:
+        from resnet_inspect.builder import build_from_spec
+
+        def build() -> object:
+            return build_from_spec(spec)
+
+        config, heading = spec.config(), spec.describe()
+        report = inspect_model(build(), config)
+    else:
+        from resnet_inspect.sources import describe, load_model, unsafe_warning
+
+        if unsafe:
+            sys.stderr.write(unsafe_warning(source) + "\n")
+
+        def build() -> object:  # built again for each precision policy, on the device
+            return load_model(source, unsafe, **load_options)[0]
+
+        walked, config = load_model(source, unsafe, **load_options)
+        heading = describe(walked, source)
+        report = inspect_model(walked, config)
+    flops_per_image = report.totals.flops  # None with an unsupported layer: GFLOP/s then unknown
     memory = core.memory_check(report, plan, target, free)  # refuses before anything runs
 
     environment = core.environment(target, plan, free, memory)
@@ -117,18 +155,16 @@ def bench(
     steps = plan.iterations if plan.min_time is None else None
     try:
         with bench_progress(make_console(stderr=True), len(plan.runs()), steps, plan.warmup) as progress:
-            results = core.run_sweep(
-                plan, lambda: build_from_spec(spec), target, flops_per_image, progress.on_run, progress.on_step
-            )
+            results = core.run_sweep(plan, build, target, flops_per_image, progress.on_run, progress.on_step)
     except core.SweepInterrupted as stop:
-        print_bench(console, spec.describe(), shown, stop.results)
+        print_bench(console, heading, shown, stop.results)
         complete = sum(r.complete for r in stop.results)
         fail(f"interrupted: {complete} of {len(plan.runs())} runs complete; nothing was written", 130)
-    print_bench(console, spec.describe(), shown, results)
+    print_bench(console, heading, shown, results)
     if csv is not None:
         write_csv(csv, [r.row for r in results], columns=BENCH_COLUMNS)
     if json is not None:
         write_json(
             json,
-            bench_payload(spec.name, spec.config(), environment, plan, flops_per_image, results, versions()),
+            bench_payload(report.model_name, config, environment, plan, flops_per_image, results, versions()),
         )
