@@ -31,6 +31,7 @@ from dataclasses import dataclass
 
 from resnet_inspect import liveness
 from resnet_inspect.errors import InspectError, UsageError
+from resnet_inspect.receptive import nd
 from resnet_inspect.records import LayerRecord, Level, Report
 
 
@@ -61,35 +62,14 @@ class Saved(enum.Flag):
 # AvgPoolGrad, Add, Pad, Reshape need only shapes. A type not listed keeps its inputs and its
 # output: an upper bound, never an omission.
 SAVED: dict[str, Saved] = {
-    **dict.fromkeys(
-        ("Conv1D", "Conv2D", "Conv3D", "DepthwiseConv2D", "SeparableConv2D", "Conv2DTranspose", "Dense"),
-        Saved.INPUTS,
-    ),
+    **dict.fromkeys((*nd("Conv"), "DepthwiseConv2D", "SeparableConv2D", "Conv2DTranspose", "Dense"), Saved.INPUTS),
     "BatchNormalization": Saved.INPUTS,
     **dict.fromkeys(("ReLU", "Activation", "Softmax", "LeakyReLU"), Saved.OUTPUT),
-    **dict.fromkeys(("MaxPooling1D", "MaxPooling2D", "MaxPooling3D"), Saved.INPUTS | Saved.OUTPUT),
+    **dict.fromkeys(nd("MaxPooling"), Saved.INPUTS | Saved.OUTPUT),
     **dict.fromkeys(
         (
-            "InputLayer",
-            "AveragePooling1D",
-            "AveragePooling2D",
-            "AveragePooling3D",
-            "GlobalAveragePooling1D",
-            "GlobalAveragePooling2D",
-            "GlobalAveragePooling3D",
-            "Add",
-            "Subtract",
-            "Concatenate",
-            "ZeroPadding1D",
-            "ZeroPadding2D",
-            "ZeroPadding3D",
-            "Cropping1D",
-            "Cropping2D",
-            "Cropping3D",
-            "Flatten",
-            "Reshape",
-            "Permute",
-            "Identity",
+            *("InputLayer", "Add", "Subtract", "Concatenate", "Flatten", "Reshape", "Permute", "Identity"),
+            *nd("AveragePooling", "GlobalAveragePooling", "ZeroPadding", "Cropping"),
         ),
         Saved.NOTHING,
     ),

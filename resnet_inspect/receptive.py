@@ -101,53 +101,25 @@ def whole_map(record: LayerRecord, fields: Sequence[Field]) -> Field:
 CONV = window("kernel_size", "strides")
 POOL = window("pool_size", "strides")
 
+
+def nd(*stems: str) -> tuple[str, ...]:
+    """Keras class names of the 1D, 2D and 3D variants: ``nd("Conv")`` -> Conv1D, Conv2D, Conv3D."""
+    return tuple(f"{stem}{n}D" for stem in stems for n in (1, 2, 3))
+
+
 # Layer class name -> handler. InputLayer starts the walk (field 1, jump 1).
 HANDLERS: dict[str, Handler] = {
-    **dict.fromkeys(("Conv1D", "Conv2D", "Conv3D", "DepthwiseConv2D", "SeparableConv2D"), CONV),
-    **dict.fromkeys(
-        ("MaxPooling1D", "MaxPooling2D", "MaxPooling3D", "AveragePooling1D", "AveragePooling2D", "AveragePooling3D"),
-        POOL,
-    ),
+    **dict.fromkeys((*nd("Conv"), "DepthwiseConv2D", "SeparableConv2D"), CONV),
+    **dict.fromkeys(nd("MaxPooling", "AveragePooling"), POOL),
+    **dict.fromkeys((*nd("GlobalAveragePooling", "GlobalMaxPooling"), "Flatten"), whole_map),
     **dict.fromkeys(
         (
-            "GlobalAveragePooling1D",
-            "GlobalAveragePooling2D",
-            "GlobalAveragePooling3D",
-            "GlobalMaxPooling1D",
-            "GlobalMaxPooling2D",
-            "GlobalMaxPooling3D",
-            "Flatten",
-        ),
-        whole_map,
-    ),
-    **dict.fromkeys(
-        (
-            "BatchNormalization",
-            "LayerNormalization",
-            "ReLU",
-            "Activation",
-            "Softmax",
-            "LeakyReLU",
-            "Rescaling",
-            "Normalization",
+            *("BatchNormalization", "LayerNormalization", "Rescaling", "Normalization"),
+            *("ReLU", "Activation", "Softmax", "LeakyReLU"),
             "Dense",  # on a map, Dense acts on each position alone
-            "Dropout",
-            "SpatialDropout2D",
-            "GaussianDropout",
-            "Identity",
-            "ZeroPadding1D",
-            "ZeroPadding2D",
-            "ZeroPadding3D",
-            "Cropping1D",
-            "Cropping2D",
-            "Cropping3D",
-            "Add",
-            "Subtract",
-            "Multiply",
-            "Maximum",
-            "Minimum",
-            "Average",
-            "Concatenate",
+            *("Dropout", "SpatialDropout2D", "GaussianDropout", "Identity"),
+            *nd("ZeroPadding", "Cropping"),  # padding moves the window, not its size
+            *("Add", "Subtract", "Multiply", "Maximum", "Minimum", "Average", "Concatenate"),
         ),
         pointwise,
     ),

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import pytest
-
-from resnet_inspect.records import Level
 from resnet_inspect.receptive import layer_fields
+from resnet_inspect.records import Level
 
 
 def _analyze(inputs, outputs):
@@ -128,10 +126,6 @@ def test_resnet50_v2_strides_in_the_3x3(build) -> None:
 
 def test_resnet50_v1_last_stage_is_483(build) -> None:
     """The paper's v1 strides in the first 1x1 of a bottleneck block: the published 483."""
-    from resnet_inspect.specs import Version
-
-    if "V1" not in Version.__members__:
-        pytest.skip("the paper's v1 network is not in this tree yet")
     _, _, report = build(50, version="v1")
     stages = {r.name: (r.receptive_field, r.jump) for r in report.rows("stage")}
     # 11 + 3 * 8 = 35; 35 + 3 * 16 + 16 = 99 (the 1x1/2 adds nothing but doubles the jump first);
