@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator, Sequence
 
+from rich import box
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -29,10 +30,10 @@ def _rate(value: float | None, digits: int = 1) -> str:
 
 
 def bench_table(results: Sequence[BenchResult]) -> Table:
-    table = Table(header_style="bold")
+    table = Table(header_style="bold", box=box.SIMPLE_HEAD, caption="step times in ms", caption_justify="left")
     for name in ("Batch", "Device", "Precision", "XLA", "Steps"):
         table.add_column(name, no_wrap=True, justify="right" if name in ("Batch", "Steps") else "left")
-    for name in ("Mean ms", "p50 ms", "p90 ms", "p99 ms", "Std ms", "Images/s", "GFLOP/s", "% of peak"):
+    for name in ("Mean", "p50", "p90", "p99", "Std", "Images/s", "GFLOP/s", "% of peak"):
         table.add_column(name, justify="right", no_wrap=True)
     for result in results:
         row = result.row
@@ -71,7 +72,15 @@ def print_bench(
     console.print(Text(BENCH_CONVENTION_LINE, style="dim"))
     console.print(environment_table(environment))
     if results:
-        console.print(bench_table(results))
+        table = bench_table(results)
+        # Never cut a number short: on a terminal narrower than the table, let the lines run over.
+        natural = console.measure(table, options=console.options.update_width(10_000)).maximum
+        width = console.width
+        console.width = max(width, natural)
+        try:
+            console.print(table)
+        finally:
+            console.width = width
     else:
         console.print(Text("no step was timed", style="yellow"))
 
