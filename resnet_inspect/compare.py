@@ -145,6 +145,7 @@ class BlockSetup:
     first: bool = False
     use_bias: bool = True
     data_format: DataFormat = DataFormat.CHANNELS_LAST
+    version: Version = Version.V2
 
     def __post_init__(self) -> None:
         check_positive("--filters", self.filters)
@@ -171,34 +172,31 @@ class BlockSetup:
             return (self.in_channels, self.size, self.size)
         return (self.size, self.size, self.in_channels)
 
-    def describe(self) -> str:
-        shortcut = "first block of block layer 1, projection shortcut" if self.first else "identity shortcut"
-        return f"{self.kind.value} block, {self.filters} filters, {shortcut}"
-
     def config(self) -> dict[str, Any]:
         return {
             "block_type": self.kind.value,
             "filters": self.filters,
             "size": self.size,
             "first": self.first,
-            "shortcut": "projection" if self.first else "identity",
             "input_shape": list(self.input_shape),
             "use_bias": self.use_bias,
             "data_format": DataFormat(self.data_format).value,
+            "version": Version(self.version).value,
         }
 
 
 def build_block(setup: BlockSetup) -> Any:
     """A Keras model holding exactly one block, made by the same builder calls as the network.
 
-    The identity block is ``block_fn(kind)(...)`` without ``shortcut_filters``, as every block
-    after the first in a block layer; ``first`` calls ``block_layer`` with one block, which is
-    how the network makes the first block of a block layer (projection shortcut included).
+    The builder is the network's for ``setup.version``. The identity block is ``block_fn(kind)(...)``
+    without ``shortcut_filters``, as every block after the first in a block layer; ``first`` calls
+    ``block_layer`` with one block, which is how the network makes the first block of a block layer
+    (with the projection shortcut that version gives it: v2 always, v1 where the shape changes).
     """
     from resnet_inspect._tf import keras
-    from resnet_inspect.builder import ResNetBuilder
+    from resnet_inspect.builder import BUILDERS
 
-    builder = ResNetBuilder(setup.data_format, setup.use_bias)
+    builder = BUILDERS[Version(setup.version)](setup.data_format, setup.use_bias)
     inputs = keras.Input(shape=setup.input_shape, name="input")
     if setup.first:
         outputs = builder.block_layer(
@@ -376,9 +374,13 @@ class ModelEntry:
     report: Report
 
 
+# Totals compared against the first model, as ``<key>_diff`` and ``<key>_ratio``.
+COMPARED = ("params", "macs", "flops")
+
+
 @dataclass(frozen=True)
 class ModelRow:
-    """One model in a comparison, with its differences from the first model."""
+    """One model in a comparison: its totals, and their differences from (and ratios to) the first model's."""
 
     name: str
     version: str
@@ -386,24 +388,9 @@ class ModelRow:
     blocks: tuple[int, ...]
     output_shape: Shape
     features_shape: Shape
-    layers: int
-    weights: int
-    biases: int
-    bn_trainable: int
-    bn_non_trainable: int
-    other: int
-    params: int
-    trainable: int
-    non_trainable: int
-    macs: int | None
-    flops: int | None
-    unsupported: int
-    params_diff: int
-    macs_diff: int | None
-    flops_diff: int | None
-    params_ratio: float | None
-    macs_ratio: float | None
-    flops_ratio: float | None
+    totals: Totals
+    diff: dict[str, int | None]
+    ratio: dict[str, float | None]
     stages: tuple[UnitRow, ...]
 
 
@@ -463,24 +450,9 @@ def compare_models(entries: Sequence[ModelEntry]) -> tuple[ModelRow, ...]:
                 blocks=entry.spec.blocks,
                 output_shape=entry.report.layers[-1].output_shape,
                 features_shape=_features_shape(stages),
-                layers=totals.layers,
-                weights=totals.weights,
-                biases=totals.biases,
-                bn_trainable=totals.bn_trainable,
-                bn_non_trainable=totals.bn_non_trainable,
-                other=totals.other,
-                params=totals.params,
-                trainable=totals.trainable,
-                non_trainable=totals.non_trainable,
-                macs=totals.macs,
-                flops=totals.flops,
-                unsupported=totals.unsupported,
-                params_diff=totals.params - base.params,
-                macs_diff=difference(totals.macs, base.macs),
-                flops_diff=difference(totals.flops, base.flops),
-                params_ratio=ratio(totals.params, base.params),
-                macs_ratio=ratio(totals.macs, base.macs),
-                flops_ratio=ratio(totals.flops, base.flops),
+                totals=totals,
+                diff={key: difference(getattr(totals, key), getattr(base, key)) for key in COMPARED},
+                ratio={key: ratio(getattr(totals, key), getattr(base, key)) for key in COMPARED},
                 stages=stages,
             )
         )
@@ -501,12 +473,22 @@ STAGE_FIELDS = ("params", "macs", "flops")
 
 
 def model_table(rows: Sequence[ModelRow], level: CompareLevel) -> list[dict[str, Any]]:
-    """Export rows: every field of :class:`ModelRow`; with ``level`` stage, ``{stage}_{params|macs|flops}`` too."""
+    """Export rows: a model's description, totals, ``<key>_diff``/``<key>_ratio``; with ``level`` stage,
+    ``<stage>_params``, ``<stage>_macs`` and ``<stage>_flops`` too."""
     stages = stage_names(rows) if level is CompareLevel.STAGE else []
     table = []
     for row in rows:
-        data = {key: value for key, value in vars(row).items() if key != "stages"}
-        data["blocks"] = "-".join(str(n) for n in row.blocks)
+        data: dict[str, Any] = {
+            "name": row.name,
+            "version": row.version,
+            "block_type": row.block_type,
+            "blocks": "-".join(str(n) for n in row.blocks),
+            "output_shape": row.output_shape,
+            "features_shape": row.features_shape,
+            **dataclasses.asdict(row.totals),
+            **{f"{key}_diff": value for key, value in row.diff.items()},
+            **{f"{key}_ratio": value for key, value in row.ratio.items()},
+        }
         by_name = {stage.name: stage for stage in row.stages}
         for stage in stages:
             for field in STAGE_FIELDS:

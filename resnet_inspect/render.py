@@ -134,10 +134,9 @@ def signed(value: int | None, scale: float = 1.0) -> str:
     return f"{value / scale:+,.2f}"
 
 
-@contextlib.contextmanager
-def build_progress(console: Console, total: int) -> Iterator[Callable[[int, str], None]]:
-    """A progress bar while models are built; drawn only on a terminal and cleared when done."""
-    progress = Progress(
+def make_progress(console: Console) -> Progress:
+    """A progress bar drawn only on a terminal (never into a pipe or a file) and cleared when done."""
+    return Progress(
         TextColumn("{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
@@ -146,7 +145,12 @@ def build_progress(console: Console, total: int) -> Iterator[Callable[[int, str]
         transient=True,
         disable=not console.is_terminal,
     )
-    with progress:
+
+
+@contextlib.contextmanager
+def build_progress(console: Console, total: int) -> Iterator[Callable[[int, str], None]]:
+    """A progress bar while models are built."""
+    with make_progress(console) as progress:
         task = progress.add_task("building", total=total)
 
         def step(done: int, label: str) -> None:
@@ -270,15 +274,15 @@ def models_table(rows: Sequence[ModelRow]) -> Table:
             "-".join(str(n) for n in row.blocks),
             format_shape(row.features_shape),
             format_shape(row.output_shape),
-            count(row.params),
-            NONE_YET if first else signed(row.params_diff),
-            NONE_YET if first else times(row.params_ratio),
-            giga(row.macs).removesuffix(" G"),
-            NONE_YET if first else signed(row.macs_diff, 1e9),
-            NONE_YET if first else times(row.macs_ratio),
-            giga(row.flops).removesuffix(" G"),
-            NONE_YET if first else signed(row.flops_diff, 1e9),
-            NONE_YET if first else times(row.flops_ratio),
+            count(row.totals.params),
+            NONE_YET if first else signed(row.diff["params"]),
+            NONE_YET if first else times(row.ratio["params"]),
+            giga(row.totals.macs).removesuffix(" G"),
+            NONE_YET if first else signed(row.diff["macs"], 1e9),
+            NONE_YET if first else times(row.ratio["macs"]),
+            giga(row.totals.flops).removesuffix(" G"),
+            NONE_YET if first else signed(row.diff["flops"], 1e9),
+            NONE_YET if first else times(row.ratio["flops"]),
         )
     return table
 
@@ -291,7 +295,7 @@ def model_split_table(rows: Sequence[ModelRow]) -> Table:
     for header in headers:
         table.add_column(header, justify="right", no_wrap=True)
     for row in rows:
-        table.add_row(model_label(row, rows), *[count(getattr(row, field)) for field in fields])
+        table.add_row(model_label(row, rows), *[count(getattr(row.totals, field)) for field in fields])
     return table
 
 
@@ -325,10 +329,9 @@ def print_model_comparison(
         console.print(model_stage_table(rows, stages, "params", "Parameters per stage"))
         console.print(model_stage_table(rows, stages, "macs", "MACs per stage (M)"))
     for row in rows:
-        if row.unsupported:
-            console.print(
-                Text(f"{row.name}: {row.unsupported} unsupported layer(s), its MACs/FLOPs are unknown", style="yellow")
-            )
+        if row.totals.unsupported:
+            message = f"{row.name}: {row.totals.unsupported} unsupported layer(s), its MACs/FLOPs are unknown"
+            console.print(Text(message, style="yellow"))
 
 
 # --- TensorFlow's profiler beside our counts (summary --verify) ---------------------------------

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from resnet_inspect import compare as core
 from resnet_inspect.cli import app
-from resnet_inspect.specs import BlockKind
+from resnet_inspect.specs import BlockKind, Version
 
 REGULAR, BOTTLENECK = BlockKind.REGULAR, BlockKind.BOTTLENECK
 
@@ -24,8 +24,11 @@ def run(*args: str):
 
 
 @functools.cache
-def sides(filters: int = 64, size: int = 56, first: bool = False) -> tuple[core.BlockSide, ...]:
-    setups = [core.BlockSetup(kind, filters=filters, size=size, first=first) for kind in (REGULAR, BOTTLENECK)]
+def sides(filters: int = 64, size: int = 56, first: bool = False, version: str = "v2") -> tuple[core.BlockSide, ...]:
+    setups = [
+        core.BlockSetup(kind, filters=filters, size=size, first=first, version=Version(version))
+        for kind in (REGULAR, BOTTLENECK)
+    ]
     return core.compare_blocks(setups)
 
 
@@ -112,18 +115,35 @@ def test_first_block_shows_its_projection_shortcut() -> None:
     assert (bottleneck.in_channels, bottleneck.out_channels) == (64, 256)
 
 
-def test_blocks_are_the_networks_own_blocks(build) -> None:
+@pytest.mark.parametrize("version", [v.value for v in Version])
+def test_blocks_are_the_networks_own_blocks(build, version: str) -> None:
     """The standalone blocks have the layers of block layer 1 in the built networks, name for name."""
     for depth, kind in ((18, REGULAR), (50, BOTTLENECK)):
-        _, _, report = build(depth, input_size=32)
+        _, _, report = build(depth, input_size=32, version=version)
         for first, index in ((True, 0), (False, 1)):
-            side = next(s for s in sides(first=first) if s.setup.kind is kind)
+            side = next(s for s in sides(first=first, version=version) if s.setup.kind is kind)
             prefix = f"block_layer1.{kind.scope}{index}."
             network = [r for r in report.layers if r.name.startswith(prefix)]
             standalone = [r for r in side.report.layers if r.name != "input"]
             assert [(r.name.removeprefix(prefix), r.layer_type, r.params) for r in network] == [
                 (r.name.rsplit(".", 1)[-1], r.layer_type, r.params) for r in standalone
             ]
+
+
+def test_v1_blocks_post_activation_and_projection_only_where_the_shape_changes() -> None:
+    regular, bottleneck = sides(version="v1")
+    # The paper's blocks have the same convolutions: the seeds' weight counts hold for v1 too.
+    assert (regular.totals.weights, bottleneck.totals.weights) == (73_728, 69_632)
+    # v1: a BN after each conv, on its output channels.
+    assert regular.totals.bn_trainable == 2 * 64 + 2 * 64
+    assert bottleneck.totals.bn_trainable == 2 * 64 + 2 * 64 + 2 * 256
+    regular, bottleneck = sides(first=True, version="v1")
+    # 64 -> 64 at stride 1: no projection in v1; 64 -> 256: a 1x1 projection with its BN.
+    assert [c.part for c in regular.convs] == ["conv1", "conv2"]
+    assert {c.part: c.weights for c in bottleneck.convs}["shortcut"] == 64 * 256
+    assert bottleneck.totals.bn_trainable == 2 * (64 + 64 + 256 + 256)
+    for side in (regular, bottleneck):
+        assert side.totals.params == core.build_block(side.setup).count_params()
 
 
 # --- models, against Keras' count_params -----------------------------------------------------------
@@ -137,17 +157,18 @@ def test_model_totals_equal_count_params(build) -> None:
     depths = (18, 34, 50)
     rows = core.compare_models(entries(build, depths, input_size=32))
     counts = [build(d, input_size=32)[1].count_params() for d in depths]
-    assert [r.params for r in rows] == counts
-    assert [r.params_diff for r in rows] == [c - counts[0] for c in counts]
-    assert [r.params_ratio for r in rows] == [c / counts[0] for c in counts]
+    assert [r.totals.params for r in rows] == counts
+    assert [r.diff["params"] for r in rows] == [c - counts[0] for c in counts]
+    assert [r.ratio["params"] for r in rows] == [c / counts[0] for c in counts]
     assert [r.block_type for r in rows] == ["regular", "regular", "bottleneck"]
     assert [r.blocks for r in rows] == [(2, 2, 2, 2), (3, 4, 6, 3), (3, 4, 6, 3)]
     # 32x32 input, total stride 32: a 1x1 map of 512 (regular) or 4 x 512 (bottleneck) channels.
     assert [r.features_shape for r in rows] == [(1, 1, 512), (1, 1, 512), (1, 1, 2048)]
     assert [r.output_shape for r in rows] == [(1000,)] * 3
     for row in rows:
-        assert row.weights + row.biases + row.bn_trainable + row.bn_non_trainable + row.other == row.params
-        assert sum(stage.params for stage in row.stages) == row.params
+        t = row.totals
+        assert t.weights + t.biases + t.bn_trainable + t.bn_non_trainable + t.other == t.params
+        assert sum(stage.params for stage in row.stages) == t.params
 
 
 def test_stage_columns(build) -> None:
@@ -234,7 +255,7 @@ def test_cli_block_options() -> None:
     result = run("compare", "bottleneck", "regular", "--filters", "32", "--size", "28", "--first", "--no-bias")
     assert result.exit_code == 0, result.output
     out = result.stdout
-    assert out.startswith("bottleneck vs regular block: 32 filters, first block of block layer 1, projection")
+    assert out.startswith("bottleneck vs regular block: 32 filters, first block of block layer 1, 28x28 map")
     assert "no conv bias" in out
     # first blocks at 32 filters: bottleneck 32*32 + 9*32*32 + 32*128 + 32*128, regular 2*9*32*32 + 32*32.
     assert f"regular {2 * 9 * 32 * 32 + 32 * 32:,} vs bottleneck {32 * 32 + 9 * 32 * 32 + 2 * 32 * 128:,}" in out
@@ -267,6 +288,22 @@ def test_cli_model_comparison(tmp_path: Path, build) -> None:
     assert doc["columns"] == list(rows[0])
 
 
+def test_cli_versions_suffix_and_option(tmp_path: Path, build) -> None:
+    out = tmp_path / "v.json"
+    result = run("compare", "resnet18", "resnet18-v2", "--version", "v1", "--input-size", "32", "--json", str(out))
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("2 models (v1/v2), input 32x32x3")
+    doc = json.loads(out.read_text())
+    # The plain name takes --version, the suffixed one its own.
+    assert [(r["name"], r["version"]) for r in doc["rows"]] == [("resnet18", "v1"), ("resnet18-v2", "v2")]
+    counts = [build(18, input_size=32, version=v)[1].count_params() for v in ("v1", "v2")]
+    assert [r["params"] for r in doc["rows"]] == counts
+    assert "resnet18-v1" in result.stdout  # the plain name is shown with its version when versions differ
+    result = run("compare", "resnet50-v1", "resnet50", "--version", "v1")
+    assert result.exit_code == 2
+    assert result.stderr == "Error: 'resnet50-v1' and 'resnet50' are the same network; name each once\n"
+
+
 def test_cli_exports_are_deterministic(tmp_path: Path) -> None:
     for args in (["regular", "bottleneck", "--size", "8"], ["resnet18", "resnet34", "--input-size", "32"]):
         made = []
@@ -295,9 +332,10 @@ def test_cli_exports_are_deterministic(tmp_path: Path) -> None:
         (["regular", "bottleneck", "--filters", "0"], "Error: --filters must be a positive integer, got 0\n"),
         (["regular", "bottleneck", "--size", "-56"], "Error: --size must be a positive integer, got -56\n"),
         (["regular", "bottleneck", "--input-size", "32", "--level", "stage"],
-         "Error: --input-size, --level only apply to model comparisons (e.g. resnet34 resnet50)\n"),
+         "Error: --input-size, --level/-l only apply to model comparisons (e.g. resnet34 resnet50)\n"),
         (["resnet18", "resnet34", "--filters", "32", "--first"],
          "Error: --filters, --first only apply to block comparisons (regular bottleneck)\n"),
+        (["resnet18", "resnet34", "--size", "28"], "Error: --size only applies to block comparisons (regular bottleneck)\n"),
         (["resnet18", "resnet34", "--input-size", "16"],
          "Error: input 16x16 is too small for this network: it downsamples by 32, so the minimum input size is 32x32\n"),
         (["resnet18", "resnet34", "--classes", "0"], "Error: --classes must be a positive integer, got 0\n"),

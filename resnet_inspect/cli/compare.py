@@ -15,14 +15,16 @@ from resnet_inspect.cli.app import (
     DataFormatOpt,
     InputSizeOpt,
     JsonOpt,
+    VersionOpt,
     WidthOpt,
     app,
+    given_options,
     network_spec,
 )
 from resnet_inspect.cli.summary import check_outputs
 from resnet_inspect.errors import UsageError
 from resnet_inspect.export import write_csv, write_json
-from resnet_inspect.specs import DataFormat, ResNetSpec
+from resnet_inspect.specs import DataFormat, ResNetSpec, Version
 
 NamesArg = Annotated[
     Optional[list[str]],
@@ -36,7 +38,10 @@ SizeOpt = Annotated[
     int, typer.Option("--size", help="Blocks: side of the input map for MACs/FLOPs (56: block layer 1 at 224).")
 ]
 FirstOpt = Annotated[
-    bool, typer.Option("--first", help="Blocks: the first block of block layer 1, with its projection shortcut.")
+    bool,
+    typer.Option(
+        "--first", help="Blocks: the first block of block layer 1, with its shortcut projection (v2; v1 where needed)."
+    ),
 ]
 CompareLevelOpt = Annotated[
     core.CompareLevel,
@@ -44,15 +49,16 @@ CompareLevelOpt = Annotated[
 ]
 
 # Options that mean something for one kind of comparison only, by parameter name.
-BLOCK_ONLY = {"filters": "--filters", "size": "--size", "first": "--first"}
-MODEL_ONLY = {"input_size": "--input-size", "classes": "--classes", "width": "--width", "level": "--level"}
+BLOCK_ONLY = ("filters", "size", "first")
+MODEL_ONLY = ("input_size", "classes", "width", "level")
 
 
-def reject_given(ctx: typer.Context, options: dict[str, str], applies_to: str) -> None:
+def reject_given(ctx: typer.Context, params: tuple[str, ...], applies_to: str) -> None:
     """A usage error if the user set an option that the chosen comparison would silently ignore."""
-    given = [flag for param, flag in options.items() if ctx.get_parameter_source(param).name != "DEFAULT"]
+    given = given_options(ctx, params)
     if given:
-        raise UsageError(f"{', '.join(given)} only apply to {applies_to}")
+        verb = "applies" if len(given) == 1 else "apply"
+        raise UsageError(f"{', '.join(given)} only {verb} to {applies_to}")
 
 
 def model_heading(specs: list[ResNetSpec]) -> str:
@@ -69,10 +75,12 @@ def model_heading(specs: list[ResNetSpec]) -> str:
 
 def block_heading(setup: core.BlockSetup, names: list[str]) -> str:
     bias = "conv bias" if setup.use_bias else "no conv bias"
-    shortcut = "first block of block layer 1, projection shortcut" if setup.first else "identity shortcut"
+    shortcut = "first block of block layer 1" if setup.first else "identity shortcut"
+    version = Version(setup.version)
     return (
         f"{' vs '.join(names)} block: {setup.filters} filters, {shortcut}, {setup.size}x{setup.size} map, "
-        f"{bias}, {DataFormat(setup.data_format).value} (the network's block code)"
+        f"{bias}, {DataFormat(setup.data_format).value}, {version.value} "
+        f"({version.activation}, the network's block code)"
     )
 
 
@@ -88,6 +96,7 @@ def compare(
     width: WidthOpt = 64,
     bias: BiasOpt = True,
     data_format: DataFormatOpt = DataFormat.CHANNELS_LAST,
+    version: VersionOpt = Version.V2,
     level: CompareLevelOpt = core.CompareLevel.MODEL,
     csv: CsvOpt = None,
     json: JsonOpt = None,
@@ -97,8 +106,7 @@ def compare(
     if selection.blocks:
         reject_given(ctx, MODEL_ONLY, "model comparisons (e.g. resnet34 resnet50)")
         setups = [
-            core.BlockSetup(kind, filters=filters, size=size, first=first, use_bias=bias, data_format=data_format)
-            for kind in selection.blocks
+            core.BlockSetup(kind, filters, size, first, bias, data_format, version) for kind in selection.blocks
         ]
         check_outputs(csv, json)
         compare_blocks(setups, csv, json)
@@ -106,7 +114,8 @@ def compare(
     reject_given(ctx, BLOCK_ONLY, "block comparisons (regular bottleneck)")
     specs = core.model_specs(
         selection.models,
-        lambda depth: network_spec(depth, None, None, input_size, classes, width, bias, data_format),
+        # A plain name takes --version; a suffixed one (resnet50-v1) its own.
+        lambda depth: network_spec(depth, None, None, input_size, classes, width, bias, data_format, version),
     )
     check_outputs(csv, json)
     compare_models(specs, level, csv, json)
