@@ -19,10 +19,7 @@ from dataclasses import dataclass
 
 from resnet_inspect.records import LayerRecord, Report
 
-METHOD = (
-    "tf.compat.v1.profiler.profile(cmd='scope', options=float_operation()) on the model's inference graph "
-    "(training=False, batch 1) frozen with convert_variables_to_constants_v2"
-)
+METHOD = "tf.compat.v1.profiler float_operation on the frozen inference graph (training=False, batch 1)"
 OUTSIDE = "(outside any layer)"
 
 # Keras layer types that are convolutions, and the TF ops that carry their multiply-adds.
@@ -135,15 +132,6 @@ def _note(layer_type: str, op_types: Iterable[str]) -> str:
     return "; ".join(notes)
 
 
-def _sum_known(values: Iterable[int | None]) -> int | None:
-    total = 0
-    for value in values:
-        if value is None:
-            return None
-        total += value
-    return total
-
-
 def cross_check(report: Report, ops: Sequence[TfOp]) -> Verification:
     """Compare the report with TensorFlow's per-op counts, per layer type and conv by conv."""
     owner = attribute(ops, [r.name for r in report.layers], report.model_name)
@@ -160,7 +148,7 @@ def cross_check(report: Report, ops: Sequence[TfOp]) -> Verification:
     ]
     groups.append((OUTSIDE, [], by_layer.get(None, [])))
     for kind, records, type_ops in groups:
-        ours = _sum_known(r.flops for r in records)
+        ours = None if any(r.flops is None for r in records) else sum(r.flops for r in records)  # type: ignore[misc]
         counted: Counter[str] = Counter()
         for op in type_ops:
             if op.flops or op.op_type in OP_NOTES:

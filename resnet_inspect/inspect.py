@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from resnet_inspect import naming
 from resnet_inspect._tf import keras
 from resnet_inspect.builder import build_from_spec
 from resnet_inspect.records import Report
+from resnet_inspect.sources import ModelSource, describe, load_model, unsafe_warning
 from resnet_inspect.specs import ResNetSpec
 from resnet_inspect.walk import analyze
 
@@ -17,6 +18,27 @@ from resnet_inspect.walk import analyze
 def inspect_spec(spec: ResNetSpec) -> Report:
     """Build the network of ``spec`` and walk it; the report carries the spec's configuration."""
     return analyze(build_from_spec(spec), config=spec.config())
+
+
+def open_model(
+    spec: ResNetSpec | None,
+    source: ModelSource | None = None,
+    unsafe: bool = False,
+    load_options: Mapping[str, Any] | None = None,
+    warn: Callable[[str], None] | None = None,
+) -> tuple[keras.Model, dict[str, Any], str]:
+    """The model a command works on, its configuration and a heading: the spec's network, or the ``--model``.
+
+    ``warn`` receives the safe-mode warning before a file is loaded with ``unsafe``.
+    """
+    if source is None:
+        if spec is None:
+            raise ValueError("open_model needs a spec or a source")
+        return build_from_spec(spec), spec.config(), spec.describe()
+    if unsafe and warn is not None:
+        warn(unsafe_warning(source))
+    model, config = load_model(source, unsafe, **(load_options or {}))
+    return model, config, describe(model, source)
 
 
 def inspect_model(model: keras.Model, config: Mapping[str, Any] | None = None) -> Report:

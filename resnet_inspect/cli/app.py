@@ -187,6 +187,33 @@ def given_options(ctx: typer.Context, names: Iterable[str]) -> list[str]:
     ]
 
 
+def network_or_model(
+    ctx: typer.Context,
+    model: str | None,
+    unsafe: bool,
+    depth: int | None,
+    blocks: str | None,
+    block_type: BlockKind | None,
+    input_size: str,
+    classes: int,
+    width: int,
+    bias: bool,
+    data_format: DataFormat,
+    version: Version,
+) -> tuple[ResNetSpec | None, ModelSource | None, dict[str, Any]]:
+    """Validate the network options, or ``--model`` and what goes with it (no TensorFlow).
+
+    Returns ``(spec, None, {})`` for a network to build, ``(None, source, load options)`` for a --model;
+    :func:`resnet_inspect.inspect.open_model` takes them.
+    """
+    if model is None:
+        if unsafe:
+            raise UsageError("--unsafe applies to a --model file")
+        return network_spec(depth, blocks, block_type, input_size, classes, width, bias, data_format, version), None, {}
+    source, options = model_source(ctx, model, unsafe, input_size, classes)
+    return None, source, options
+
+
 def model_source(
     ctx: typer.Context, model: str, unsafe: bool, input_size: str, classes: int
 ) -> tuple[ModelSource, dict[str, Any]]:

@@ -23,11 +23,9 @@ from resnet_inspect.cli.app import (
     VersionOpt,
     WidthOpt,
     app,
-    model_source,
-    network_spec,
+    network_or_model,
     was_given,
 )
-from resnet_inspect.errors import UsageError
 from resnet_inspect.export import check_output_path, report_payload, write_csv, write_json
 from resnet_inspect.records import Level
 from resnet_inspect.specs import DataFormat, Version
@@ -76,29 +74,18 @@ def summary(
     json: JsonOpt = None,
 ) -> None:
     """Per-stage, per-block or per-layer output shapes, parameters, MACs and FLOPs."""
-    if model is None:
-        if unsafe:
-            raise UsageError("--unsafe applies to a --model file")
-        spec = network_spec(depth, blocks, block_type, input_size, classes, width, bias, data_format, version)
-    else:
-        source, load_options = model_source(ctx, model, unsafe, input_size, classes)
+    spec, source, load_options = network_or_model(
+        ctx, model, unsafe, depth, blocks, block_type, input_size, classes, width, bias, data_format, version
+    )
     check_outputs(csv, json)
 
     # TensorFlow is imported from here on, once every option is valid.
-    from resnet_inspect.inspect import inspect_model
+    from resnet_inspect.inspect import inspect_model, open_model
     from resnet_inspect.render import make_console, print_report, print_verification
 
-    if model is None:
-        from resnet_inspect.builder import build_from_spec
-
-        keras_model, config, heading = build_from_spec(spec), spec.config(), spec.describe()
-    else:
-        from resnet_inspect.sources import describe, load_model, unsafe_warning
-
-        if unsafe:
-            sys.stderr.write(unsafe_warning(source) + "\n")
-        keras_model, config = load_model(source, unsafe, **load_options)
-        heading = describe(keras_model, source)
+    keras_model, config, heading = open_model(
+        spec, source, unsafe, load_options, warn=lambda message: sys.stderr.write(message + "\n")
+    )
     report = inspect_model(keras_model, config)
     if not report.grouped and not was_given(ctx, "level"):
         level = Level.LAYER
