@@ -272,7 +272,7 @@ def _ms(value: float) -> float:
 
 
 def _rate(value: float) -> float:
-    return round(value, 3)
+    return float(f"{value:.6g}")  # 6 significant digits: enough for any rate, small or large
 
 
 def make_result(
