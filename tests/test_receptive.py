@@ -131,3 +131,15 @@ def test_resnet50_v1_last_stage_is_483(build) -> None:
     # 11 + 3 * 8 = 35; 35 + 3 * 16 + 16 = 99 (the 1x1/2 adds nothing but doubles the jump first);
     # 99 + 32 + 5 * 32 = 291; 291 + 64 + 2 * 64 = 483
     assert stages["block_layer4"] == (483, 32)
+
+
+def test_keras_applications_resnet50_is_483_too() -> None:
+    """Keras' own ResNet50 (v1, stride in the first 1x1, explicit ZeroPadding) is built by code nobody here
+    wrote: its conv5 stage sees the published 483 pixels."""
+    from resnet_inspect._tf import keras
+    from resnet_inspect.inspect import inspect_model
+
+    report = inspect_model(keras.applications.ResNet50(weights=None))
+    stages = {r.name: (r.receptive_field, r.jump) for r in report.rows("stage")}
+    assert stages["conv5"] == (483, 32)
+    assert stages["conv4"] == (291, 16)
