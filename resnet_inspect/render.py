@@ -339,6 +339,8 @@ def print_model_comparison(
 
 def conv_check_text(conv: ConvCheck) -> Text:
     """One sentence on the convolution check: exact, or which layers differ."""
+    if conv.layers == 0:
+        return Text("No conv layers: nothing to compare conv by conv.")
     if conv.exact:
         return Text(
             f"Convolutions agree exactly: TF's conv ops count {count(conv.tf)} FLOPs = 2 x our "

@@ -99,6 +99,7 @@ def test_attribution_resolves_tensorflow_scope_renaming() -> None:
 def test_verify_a_model_whose_layer_names_collide_with_tensorflow_renaming() -> None:
     from resnet_inspect._tf import keras
     from resnet_inspect.inspect import inspect_model
+    from resnet_inspect.render import conv_check_text
     from resnet_inspect.tfprofile import verify_model
 
     inputs = keras.Input((4,), name="x")
@@ -106,7 +107,9 @@ def test_verify_a_model_whose_layer_names_collide_with_tensorflow_renaming() -> 
     outputs = keras.layers.Dense(5, activation="softmax", name="dense_1")(hidden)
     model = keras.Model(inputs, outputs, name="tiny")
     report = inspect_model(model)
-    rows = rows_of(verify_model(model, report))
+    verification = verify_model(model, report)
+    rows = rows_of(verification)
+    assert conv_check_text(verification.conv).plain == "No conv layers: nothing to compare conv by conv."
     # by hand: dense 4x3 (2*12 + 3 bias), dense_1 3x5 (2*15 + 5 bias) + softmax over 5 (TF 5 each, ours 3)
     assert rows["Dense"].tf == (2 * 12 + 3) + (2 * 15 + 5) + 5 * 5
     assert rows["Dense"].difference == (5 - 3) * 5
@@ -143,3 +146,15 @@ def test_summary_verify_prints_and_exports(tmp_path: Path) -> None:
     conv_row = next(r for r in check["rows"] if r["layer_type"] == "Conv2D")
     assert conv_row["difference"] == 0 and set(conv_row["tf_ops"]) == {"Conv2D", "BiasAdd"}
     assert doc["totals"]["flops"] == sum(r["ours"] for r in check["rows"])
+
+
+def test_verify_needs_a_fixed_input_shape() -> None:
+    from resnet_inspect._tf import keras
+    from resnet_inspect.errors import InspectError
+    from resnet_inspect.inspect import inspect_model
+    from resnet_inspect.tfprofile import verify_model
+
+    inputs = keras.Input((None, None, 3), name="image")
+    model = keras.Model(inputs, keras.layers.Conv2D(2, 3, name="conv")(inputs), name="anysize")
+    with pytest.raises(InspectError, match=r"--verify needs a fixed input shape; anysize takes \(None, None, None, 3\)"):
+        verify_model(model, inspect_model(model))
