@@ -7,12 +7,12 @@ from collections.abc import Iterator, Sequence
 
 from rich import box
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+from rich.progress import Progress, TaskID
 from rich.table import Table
 from rich.text import Text
 
 from resnet_inspect.benchstats import BenchResult, Precision
-from resnet_inspect.render import UNKNOWN
+from resnet_inspect.render import UNKNOWN, make_progress
 
 BENCH_CONVENTION_LINE = (
     "Step = one forward pass of a batch in inference mode, result brought to the host; statistics over timed "
@@ -111,14 +111,5 @@ class BenchProgress:
 @contextlib.contextmanager
 def bench_progress(console: Console, runs: int, steps: int | None, warmup: int) -> Iterator[BenchProgress]:
     """A progress bar per run (steps, or elapsed time with --min-time); drawn only on a terminal."""
-    progress = Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-        transient=True,
-        disable=not console.is_terminal,
-    )
-    with progress:
+    with make_progress(console) as progress:
         yield BenchProgress(progress, runs, steps, warmup)
