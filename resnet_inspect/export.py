@@ -73,12 +73,20 @@ def _check_writable(path: Path, folder: Path, option: str) -> None:
     probe.close()
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 @contextlib.contextmanager
 def atomic_open(path: Path, mode: str = "w") -> Iterator[IO[Any]]:
     """Open a temporary file beside ``path``; rename it to ``path`` only if the block succeeds."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        # mkstemp makes the file 0600; a report is an ordinary file, so give it the mode open() would.
+        os.fchmod(fd, 0o666 & ~_umask())
     except OSError as exc:
         raise InspectError(f"cannot write {str(path)!r}: {exc.strerror or exc}") from None
     tmp = Path(tmp_name)

@@ -115,6 +115,9 @@ def test_exports_have_fixed_columns_and_are_deterministic(tmp_path: Path, build)
     assert "multiply-add is 2" in doc["convention"]["flops"]
     assert [r["params"] for r in doc["rows"]] == [int(r["params"]) for r in rows]
     assert not [p for p in tmp_path.rglob("*.tmp")]
+    umask = os.umask(0)
+    os.umask(umask)
+    assert paths[0][0].stat().st_mode & 0o777 == 0o666 & ~umask  # an ordinary file, not mkstemp's 0600
 
 
 def test_export_is_atomic_and_keeps_the_old_file_on_failure(tmp_path: Path) -> None:
