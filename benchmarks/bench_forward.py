@@ -11,11 +11,13 @@ Three figures, all on the CPU, in one process:
 2. family: our pre-activation ResNet-50 (the seeds' network) against
    ``keras.applications.ResNet50V2(weights=None)``, timed the same way at the same batch, with the
    MACs and parameters of each from the graph walk;
-3. settings: every precision policy with and without XLA at batch 1 and 32; the best, and its share
-   of the CPU's peak (:func:`resnet_inspect.hardware.cpu_peak`).
+3. settings: every precision policy with and without XLA at batch 1 and 32, with bench's own step
+   (``single_step``) and timing loop (``time_steps``); the best, and its share of the CPU's peak
+   (:func:`resnet_inspect.hardware.cpu_peak`).
 
 Rounds interleave the contenders (the order rotates each round) so that drift in machine load hits
-all alike; the figure of each is its median over rounds. Run it on an otherwise idle machine.
+all alike; the figure of each is its median over rounds, and ours / minimal is also given per round
+(each round's pair ran back to back). Run it on an otherwise idle machine.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 from resnet_inspect import bench as core  # noqa: E402  (after the log level is set)
 from resnet_inspect import hardware  # noqa: E402
 from resnet_inspect._tf import keras, tf  # noqa: E402
-from resnet_inspect.benchstats import Precision, make_plan  # noqa: E402
+from resnet_inspect.benchstats import Precision, make_plan, make_result, time_steps  # noqa: E402
 from resnet_inspect.builder import build_from_spec  # noqa: E402
 from resnet_inspect.export import versions  # noqa: E402
 from resnet_inspect.specs import make_spec  # noqa: E402
@@ -121,30 +123,45 @@ def overhead_and_family(args: argparse.Namespace, target: core.Target, report: d
 
 
 def settings(args: argparse.Namespace, target: core.Target, report: dict[str, Any]) -> None:
+    """Every precision x XLA x batch with bench's own step and timing loop; the step of each setting is
+    made (and compiled) once, then the settings are timed in interleaved rounds, the order rotating."""
     spec = make_spec(50)
     flops = analyze(build_from_spec(spec)).totals.flops
-    table = []
+    settings_list = [(p, x, b) for p in Precision for x in (False, True) for b in (1, 32)]
+    steps, peaks = {}, {}
     for precision in Precision:
-        with core.policy(precision):
-            model = build_from_spec(spec)
+        model = core.build_on(lambda: build_from_spec(spec), precision, target, None)
+        found = hardware.cpu_peak(target.cpu, precision.compute_dtype)
+        peaks[precision] = found.flops if found else None
         for xla in (False, True):
             for batch in (1, 32):
-                iterations = args.iterations_1 if batch == 1 else args.iterations_32
-                start = time.perf_counter()
-                figures = ours(model, batch, iterations, target, flops, precision, xla)
-                figures.update(precision=precision.value, xla=xla, batch_size=batch,
-                               wall_s=time.perf_counter() - start)
-                table.append(figures)
-                pct = figures["pct_of_peak"]
-                print(f"{precision.value:>15} xla={'on ' if xla else 'off'} batch {batch:>2}: "
-                      f"{figures['images_per_s']:8.2f} img/s, {figures['gflops_per_s']:6.1f} GFLOP/s, "
-                      f"{'?' if pct is None else f'{pct:.1f}'}% of peak", flush=True)
+                step = core.single_step(model, batch, target.devices[0], xla)
+                step()  # the first call compiles (XLA) and creates oneDNN primitives
+                steps[(precision, xla, batch)] = step
+    runs: dict[tuple[Precision, bool, int], list[Any]] = {key: [] for key in settings_list}
+    for r in range(args.rounds):
+        for key in settings_list[r % len(settings_list):] + settings_list[: r % len(settings_list)]:
+            precision, xla, batch = key
+            iterations = args.iterations_1 if batch == 1 else args.iterations_32
+            times = time_steps(steps[key], WARMUP, iterations)
+            runs[key].append(make_result(times, batch, target.label, precision, xla, flops, peaks[precision], WARMUP))
+    table = []
+    for (precision, xla, batch), results in runs.items():
+        ips = statistics.median(res.row.images_per_s for res in results)
+        gflops = flops * ips / 1e9  # FLOPs per image x images per second
+        pct = 100 * gflops * 1e9 / peaks[precision] if peaks[precision] else None
+        table.append({"precision": precision.value, "xla": xla, "batch_size": batch, "images_per_s": ips,
+                      "gflops_per_s": gflops, "pct_of_peak": pct,
+                      "rounds_images_per_s": [res.row.images_per_s for res in results]})
+        print(f"{precision.value:>15} xla={'on ' if xla else 'off'} batch {batch:>2}: {ips:8.2f} img/s "
+              f"(rounds {', '.join(f'{res.row.images_per_s:.2f}' for res in results)}), {gflops:6.1f} GFLOP/s, "
+              f"{'?' if pct is None else f'{pct:.1f}'}% of peak", flush=True)
     report["settings"] = table
     for batch in (1, 32):
         best = max((r for r in table if r["batch_size"] == batch), key=lambda r: r["images_per_s"])
         report[f"best_batch_{batch}"] = best
         print(f"best at batch {batch}: {best['precision']} xla={best['xla']}: {best['images_per_s']:.2f} img/s, "
-              f"{best['pct_of_peak']}% of peak", flush=True)
+              f"{best['pct_of_peak']:.1f}% of peak", flush=True)
 
 
 def main() -> int:
