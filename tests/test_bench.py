@@ -596,3 +596,35 @@ def test_version_v1_network() -> None:
     result = run(*TINY, "--version", "v1", "-b", "1", "--warmup", "0", "--iterations", "1")
     assert result.exit_code == 0, result.output
     assert result.stdout.startswith("resnet-regular-1-1-v1 (post-activation)")
+
+
+# --- the GPU side without a GPU: peaks of a target, free memory from nvidia-smi -------------------
+
+
+def test_gpu_target_peak_sums_its_devices() -> None:
+    from resnet_inspect import bench as core
+
+    cpu = hardware.parse_cpuinfo(INTEL_SPR)
+    one = core.Target("GPU", ("/device:GPU:0",), ("NVIDIA A100-SXM4-40GB",), cpu)
+    two = core.Target("GPU", ("/device:GPU:0", "/device:GPU:1"), ("NVIDIA A100-SXM4-40GB",) * 2, cpu)
+    # TensorFlow allows TF32 by default: the A100's TF32 tensor-core peak, 156 TFLOP/s, per GPU.
+    assert core.peak(one, Precision.FLOAT32, None).flops == pytest.approx(156e12)
+    assert core.peak(two, Precision.MIXED_BFLOAT16, None).flops == pytest.approx(2 * 312e12)
+    assert two.label == "GPU:0+GPU:1"
+    unknown = core.Target("GPU", ("/device:GPU:0",), ("NVIDIA GeForce RTX 3090",), cpu)
+    assert core.peak(unknown, Precision.FLOAT32, None) is None
+
+
+def test_gpu_free_memory_from_nvidia_smi(monkeypatch: pytest.MonkeyPatch) -> None:
+    answer = "0, 81000\n1, 40000\n"
+    monkeypatch.setattr(hardware.shutil, "which", lambda name: "/usr/bin/nvidia-smi")
+    monkeypatch.setattr(
+        hardware.subprocess, "run",
+        lambda *args, **kwargs: subprocess.CompletedProcess(args, 0, stdout=answer, stderr=""),
+    )
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "1")
+    assert hardware.gpu_free_bytes(0) == 40000 * 2**20  # TensorFlow's GPU:0 is physical GPU 1
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES")
+    assert hardware.gpu_free_bytes(0) == 40000 * 2**20  # order unknown: the smaller figure, to be safe
+    monkeypatch.setattr(hardware.shutil, "which", lambda name: None)
+    assert hardware.gpu_free_bytes(0) is None
