@@ -15,7 +15,9 @@ Differences from the seeds, and why:
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+import sys
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from resnet_inspect import naming
@@ -246,12 +248,32 @@ def input_shape(spec: ResNetSpec, channels: int = 3) -> tuple[int, int, int]:
     return (h, w, channels)
 
 
+@contextlib.contextmanager
+def recursion_room(frames: int) -> Iterator[None]:
+    """Python's recursion limit raised by ``frames`` for the duration of the block.
+
+    keras.Model maps a functional graph recursively, one Python frame per layer on the
+    longest path, so a network deeper than the limit (1000: --blocks 150 regular blocks)
+    would fail with RecursionError. Those frames call Python from Python, which CPython
+    3.11+ runs without growing the C stack.
+    """
+    previous = sys.getrecursionlimit()
+    sys.setrecursionlimit(previous + frames)
+    try:
+        yield
+    finally:
+        sys.setrecursionlimit(previous)
+
+
 def build_from_spec(spec: ResNetSpec) -> keras.Model:
     """Build the functional model for a validated spec (random weights, nothing downloaded)."""
+    from resnet_inspect.estimate import estimate
+
     builder = BUILDERS[spec.version](spec.data_format, spec.use_bias)
-    inputs = keras.Input(shape=input_shape(spec), name="input")
-    outputs = builder.model_layers(inputs, spec)
-    return keras.Model(inputs, outputs, name=spec.name)
+    with recursion_room(estimate(spec).layers):
+        inputs = keras.Input(shape=input_shape(spec), name="input")
+        outputs = builder.model_layers(inputs, spec)
+        return keras.Model(inputs, outputs, name=spec.name)
 
 
 def build_resnet(

@@ -1,0 +1,124 @@
+"""The spec-only estimate (no TensorFlow) against Keras: count_params(), the layers, the liveness peak."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+
+import pytest
+
+from resnet_inspect.errors import InspectError, UsageError
+from resnet_inspect.estimate import KERAS_LAYER_BYTES, check_build, check_fits, estimate, estimate_block
+from resnet_inspect.liveness import peak_live
+from resnet_inspect.specs import make_spec
+
+SMALL = [
+    dict(blocks=(1,), block_kind="regular", input_size=32, width=4, version="v1"),
+    dict(blocks=(2, 1), block_kind="bottleneck", input_size=(37, 45), width=6, version="v2", use_bias=False),
+    dict(blocks=(1, 3, 2), block_kind="regular", input_size=33, width=4, version="v2", data_format="channels_first"),
+    dict(blocks=(2, 2), block_kind="bottleneck", input_size=40, width=4, version="v1", use_bias=False),
+    dict(blocks=(1, 1, 1, 2), block_kind="bottleneck", input_size=(64, 35), width=3, version="v1",
+         data_format="channels_first", classes=7),
+    dict(blocks=(3, 1), block_kind="regular", input_size=32, width=5, version="v1", classes=3),
+]
+
+
+@pytest.mark.parametrize("options", SMALL, ids=lambda o: "-".join(str(v) for v in o.values()))
+def test_estimate_matches_the_built_model(build, options: dict) -> None:
+    spec, model, report = build(None, **options)
+    found = estimate(spec)
+    live = peak_live(report.layers)
+    assert found.params == model.count_params()
+    assert found.layers == len(report.layers) == len(model.layers)
+    assert (found.peak_elements, found.peak_layer) == (live.elements, live.at_layer)
+    assert found.largest_tensor == max(math.prod(r.output_shape) for r in report.layers)
+
+
+@pytest.mark.parametrize("depth", [18, 50, 200])
+@pytest.mark.parametrize("version", ["v1", "v2"])
+def test_estimate_of_published_depths(build, depth: int, version: str) -> None:
+    spec, model, report = build(depth, version=version)
+    found = estimate(spec)
+    assert (found.params, found.layers) == (model.count_params(), len(report.layers))
+    assert found.peak_elements == peak_live(report.layers).elements
+
+
+def test_estimate_by_hand_for_one_regular_block() -> None:
+    # v2, one regular block, width 4, 32x32 input, 10 classes, conv bias:
+    found = estimate(make_spec(None, blocks=(1,), block_kind="regular", input_size=32, width=4, classes=10))
+    stem = 7 * 7 * 3 * 4 + 4
+    block = 4 * 4 + (1 * 1 * 4 * 4 + 4) + (3 * 3 * 4 * 4 + 4) + 4 * 4 + (3 * 3 * 4 * 4 + 4)  # BN, proj, conv, BN, conv
+    head = 4 * 4 + 4 * 10 + 10  # BN, dense
+    assert found.params == stem + block + head
+    # input, pad, conv, pool | bn, relu, shortcut, conv1, bn, relu, conv2, add | bn, relu, pool, flatten, dense
+    assert found.layers == 4 + 8 + 5
+    # padding the input: the 32 x 32 x 3 input and its 38 x 38 x 3 padded copy are alive together (more than
+    # the padded copy and the 16 x 16 x 4 conv output after it)
+    assert found.peak_elements == 32 * 32 * 3 + 38 * 38 * 3 and found.peak_layer == "stem.conv_initial_pad"
+
+
+def test_estimate_of_huge_requests_is_instant() -> None:
+    found = estimate(make_spec(None, blocks=(10**20,) * 4))
+    assert found.params > 10**26 and found.layers > 10**21
+    found = estimate(make_spec(50, classes=10**9))
+    assert found.params > 2048 * 10**9
+
+
+@pytest.mark.parametrize("first", [False, True])
+@pytest.mark.parametrize(("kind", "version"), [("regular", "v1"), ("bottleneck", "v2"), ("bottleneck", "v1")])
+def test_block_estimate_matches_the_built_block(kind: str, version: str, first: bool) -> None:
+    from resnet_inspect.compare import BlockSetup, build_block
+    from resnet_inspect.specs import BlockKind, Version
+
+    setup = BlockSetup(BlockKind(kind), filters=8, size=10, first=first, use_bias=False, version=Version(version))
+    model = build_block(setup)
+    found = estimate_block(setup.kind, setup.filters, setup.in_channels, setup.size, first, setup.version, False)
+    assert (found.params, found.layers) == (model.count_params(), len(model.layers))
+
+
+def test_check_fits_message() -> None:
+    with pytest.raises(InspectError) as info:
+        check_fits([("float32 weights", 3 * 2**40), ("layers", 5 * 2**20), ("nothing", 0)], 16 * 2**30, "building x")
+    assert str(info.value) == (
+        "building x needs an estimated 3.00 TiB (float32 weights 3.00 TiB + layers 5.0 MiB) but the host has "
+        "16.00 GiB free; refused before building"
+    )
+    check_fits([("weights", 2**30)], None, "unknown free memory lets it through")
+    check_fits([("weights", 2**30)], 2**30, "exactly the free memory fits")
+
+
+def test_check_build_refuses_untouchable_tensors_and_huge_networks() -> None:
+    with pytest.raises(UsageError, match=r"has a tensor of [\d,]+ elements; TensorFlow indexes at most 2\*\*63 - 1"):
+        check_build(make_spec(None, blocks=(1, 1), input_size=10**10, width=8), None)
+    # ResNet-50's 25,621,352 parameters with its 2048 x 1000 + 1000 logits replaced by 2048 x 10**9 + 10**9
+    params = 25_621_352 - (2048 * 1000 + 1000) + (2048 * 10**9 + 10**9)
+    with pytest.raises(InspectError) as info:
+        check_build(make_spec(50, classes=10**9), 64 * 2**30)
+    assert str(info.value) == (
+        f"building resnet50 ({params:,} parameters) needs an estimated 7.45 TiB (float32 weights 7.45 TiB + "
+        "176 Keras layers 14.6 MiB) but the host has 64.00 GiB free; refused before building"
+    )
+    assert f"{params * 4 / 2**40:.2f}" == "7.45" and f"{176 * KERAS_LAYER_BYTES / 2**20:.1f}" == "14.6"
+    assert check_build(make_spec(50), 2**40).params == 25_621_352
+
+
+def test_keras_layer_bytes_is_what_a_layer_costs_here() -> None:
+    """Build a deep, narrow network (weights < 0.1 MiB) in a fresh process: resident memory per layer."""
+    code = (
+        "import gc, json, psutil\n"
+        "from resnet_inspect.builder import build_from_spec\n"
+        "from resnet_inspect.specs import make_spec\n"
+        "small = make_spec(None, blocks=(1, 1), block_kind='regular', input_size=32, width=1, classes=2)\n"
+        "build_from_spec(small); gc.collect()\n"
+        "before = psutil.Process().memory_info().rss\n"
+        "model = build_from_spec(make_spec(None, blocks=(60, 60), block_kind='regular', input_size=32, width=1))\n"
+        "gc.collect()\n"
+        "print(json.dumps([psutil.Process().memory_info().rss - before, len(model.layers), model.count_params()]))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    grown, layers, params = json.loads(done.stdout.splitlines()[-1])
+    per_layer = (grown - 4 * params) / layers
+    assert 0.5 * KERAS_LAYER_BYTES < per_layer < 2 * KERAS_LAYER_BYTES, per_layer
