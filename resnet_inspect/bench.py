@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from resnet_inspect import hardware
 from resnet_inspect._tf import keras, tf
 from resnet_inspect.benchstats import (
+    LARGEST_BATCH,
     BenchPlan,
     BenchResult,
     DeviceKind,
@@ -149,7 +150,7 @@ def peak(target: Target, precision: Precision, threads: int | None) -> hardware.
 
 
 def environment(
-    target: Target, plan: BenchPlan, free: int | None, memory: tuple[str, str] | None = None
+    target: Target, plan: BenchPlan, free: int | None, memory: Sequence[tuple[str, str]] = ()
 ) -> tuple[tuple[str, str], ...]:
     """The environment block: device, CPU, threads, XLA, precision, peaks and free memory."""
     cpu = target.cpu
@@ -167,32 +168,32 @@ def environment(
         found = peak(target, precision, plan.threads)
         pairs.append((f"peak {precision.value}", found.derivation if found else "unknown"))
     pairs.append(("free memory", human_bytes(free) if free is not None else "unknown"))
-    if memory is not None:
-        pairs.append(memory)
+    pairs.extend(memory)
     return tuple(pairs)
 
 
-def memory_check(report: Report, plan: BenchPlan, target: Target, free: int | None) -> tuple[str, str]:
+def memory_check(
+    report: Report, plan: BenchPlan, target: Target, free: int | None
+) -> tuple[tuple[str, str], ...]:
     """Refuse a batch whose estimated memory exceeds the free memory, before anything runs;
-    otherwise the estimate, as an environment line."""
+    otherwise the estimate, and the largest batch the free memory allows, as environment lines."""
     live = peak_live(report.layers)
     if live is None:
-        return ("memory estimate", "unknown (the model has dynamic shapes)")
+        return (("memory estimate", "unknown (the model has dynamic shapes)"),)
     shared = target.kind == "CPU"  # logical CPU devices share the host's memory
     estimates = [memory_estimate(live.elements, report.totals.params, p, target.replicas) for p in plan.precisions]
     if free is not None:
         where = "the host" if shared else f"{target.label} ({target.names[0]})"
         check_memory(estimates, plan.batch_sizes, free, shared, where)
-    parts = []
-    for estimate in estimates:
-        text = (
-            f"{estimate.precision.value}: weights {human_bytes(estimate.weights_bytes)} + "
-            f"{human_bytes(estimate.per_image_bytes)} per image"
-        )
-        if free is not None:
-            text += f", largest batch that fits {estimate.largest_batch(free, shared):,}"
-        parts.append(text)
-    return ("memory estimate", "; ".join(parts) + f" (activation peak at {live.at_layer})")
+    parts = [
+        f"{e.precision.value}: weights {human_bytes(e.weights_bytes)} + {human_bytes(e.per_image_bytes)} per image"
+        for e in estimates
+    ]
+    lines = [("memory estimate", "; ".join(parts) + f" (activation peak at {live.at_layer})")]
+    if free is not None:
+        fits = "; ".join(f"{e.precision.value}: {e.largest_batch(free, shared):,}" for e in estimates)
+        lines.append((LARGEST_BATCH, fits))
+    return tuple(lines)
 
 
 # --- building and stepping ---------------------------------------------------------------------
@@ -239,12 +240,21 @@ def _to_host(outputs: object) -> None:
         tensor.numpy()
 
 
+def _inference(model: keras.Model) -> Callable[[object], object]:
+    # A named function, not a lambda: autograph reads the source of what it converts, and a lambda's
+    # source line cannot always be matched (it then warns on stderr).
+    def inference(x: object) -> object:
+        return model(x, training=False)
+
+    return inference
+
+
 def single_step(model: keras.Model, batch: int, device: str, xla: bool) -> Callable[[], None]:
     """One synchronised forward step of ``batch`` images on ``device``, traced before it is returned."""
     shape, dtype = _input_spec(model, batch)
     with tf.device(device):
         inputs = tf.random.uniform(shape, dtype=dtype, seed=0)  # made on the device, outside the timing
-        forward = tf.function(lambda x: model(x, training=False), jit_compile=xla)
+        forward = tf.function(_inference(model), jit_compile=xla)
         # Tracing here fixes every op's device (it is recorded in the graph) and keeps tracing out of the timing.
         forward.get_concrete_function(inputs)
 
@@ -270,9 +280,12 @@ def mirrored_step(model: keras.Model, batch: int, strategy: object, xla: bool) -
 
     def replica_forward(x: object) -> object:
         # One function per replica: a compiled (XLA) cluster cannot read another replica's variables.
-        return tf.function(lambda t: model(t, training=False), jit_compile=xla)(x)
+        return tf.function(_inference(model), jit_compile=xla)(x)
 
-    forward = tf.function(lambda d: strategy.run(replica_forward, args=(d,)))  # type: ignore[attr-defined]
+    def distributed_forward(d: object) -> object:
+        return strategy.run(replica_forward, args=(d,))  # type: ignore[attr-defined]
+
+    forward = tf.function(distributed_forward)
     forward.get_concrete_function(inputs)
 
     def step() -> None:

@@ -17,6 +17,8 @@ from resnet_inspect.errors import UsageError
 # Columns that may be blank: a single step has no standard deviation, an unknown peak no percentage.
 OPTIONAL = frozenset({"std_ms", "gflops_per_s", "pct_of_peak"})
 TRUE, FALSE = frozenset({"true", "1", "yes"}), frozenset({"false", "0", "no"})
+# A bench CSV holds one short row per run: 16 MiB is hundreds of thousands of runs.
+MAX_BYTES = 16 * 2**20
 
 
 def _number(value: Any, column: str, where: str) -> float | None:
@@ -57,6 +59,11 @@ def read_bench_csv(path: Path, option: str = "--bench") -> tuple[BenchRow, ...]:
         raise UsageError(f"{name} does not exist")
     if path.is_dir():
         raise UsageError(f"{name} is a folder; give the CSV file written by resnet-inspect bench --csv")
+    if not path.is_file():  # /dev/zero or a pipe would be read for ever
+        raise UsageError(f"{name} is not a regular file (a device, pipe or socket); give a bench CSV")
+    size = path.stat().st_size
+    if size > MAX_BYTES:
+        raise UsageError(f"{name} is {size:,} bytes; a bench CSV is a few KiB (at most {MAX_BYTES:,} read)")
     import pandas as pd
     try:
         frame = pd.read_csv(path, dtype=str, keep_default_na=False)

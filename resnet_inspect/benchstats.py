@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import enum
 import math
+import os
 import re
 import time
 from collections.abc import Callable, Sequence
@@ -30,6 +31,9 @@ from resnet_inspect.errors import InspectError, UsageError
 DEFAULT_BATCH_SIZES: tuple[int, ...] = (1, 32)
 DEFAULT_WARMUP = 3
 DEFAULT_ITERATIONS = 20
+# Bounds on one run: every step's time is kept and exported, and an hour of steps is a long benchmark.
+MAX_STEPS = 1_000_000
+MAX_MIN_TIME_S = 3600
 
 # The column order of the bench CSV and of the JSON rows (agreed with the plotting command).
 BENCH_COLUMNS: tuple[str, ...] = (
@@ -138,10 +142,20 @@ def make_plan(
         raise UsageError("give either --iterations or --min-time, not both")
     if iterations is not None and iterations <= 0:
         raise UsageError(f"--iterations must be a positive integer, got {iterations}")
+    for option, steps in (("--warmup", warmup), ("--iterations", iterations)):
+        if steps is not None and steps > MAX_STEPS:
+            raise UsageError(f"{option} {steps}: at most {MAX_STEPS:,} steps per run (every step time is kept)")
     if min_time is not None and not (min_time > 0 and math.isfinite(min_time)):
         raise UsageError(f"--min-time must be a positive number of seconds, got {min_time}")
+    if min_time is not None and min_time > MAX_MIN_TIME_S:
+        raise UsageError(f"--min-time {min_time:g}: at most {MAX_MIN_TIME_S:,} seconds per run")
     if threads is not None and threads <= 0:
         raise UsageError(f"--threads must be a positive integer, got {threads}")
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    if threads is not None and threads > usable:
+        # More threads than CPUs only time-slices them, and TensorFlow makes every one: --threads 100000
+        # takes minutes and gigabytes before the first step.
+        raise UsageError(f"--threads {threads}: this process can use {usable} logical CPU(s); give at most {usable}")
     return BenchPlan(
         batch_sizes=sizes,
         precisions=chosen,
@@ -318,6 +332,10 @@ def make_result(
 
 # --- memory estimate --------------------------------------------------------------------------
 
+# Environment lines that change from run to run (they follow the free memory): shown, not exported.
+LARGEST_BATCH = "largest batch that fits"
+RUN_METADATA = frozenset({"free memory", LARGEST_BATCH})
+
 FLOAT32_BYTES = 4
 
 
@@ -427,7 +445,9 @@ def bench_payload(
             "pct_of_peak": "gflops_per_s / the device's peak (environment); empty when the peak is unknown",
         },
         "versions": versions,
-        "environment": dict(environment),
+        # What changes from run to run besides the timings (free memory) stays on the console:
+        # the rest of the file is the same for the same command on the same machine.
+        "environment": {key: value for key, value in environment if key not in RUN_METADATA},
         "settings": {
             "warmup": plan.warmup,
             "iterations": plan.iterations,

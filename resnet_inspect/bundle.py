@@ -26,7 +26,7 @@ from resnet_inspect.export import (
     row_dict,
     rows_frame,
     versions,
-    write_atomic,
+    write_files_atomic,
 )
 from resnet_inspect.measure import Measurement
 from resnet_inspect.memory import Dtype, MemoryRow, MemoryTotals, memory_rows, memory_totals
@@ -39,6 +39,8 @@ REPORT_COLUMNS: tuple[str, ...] = COLUMNS + MEMORY_COLUMNS
 CSV_FILES = {Level.STAGE: "stages.csv", Level.BLOCK: "blocks.csv", Level.LAYER: "layers.csv"}
 BLOCKS_PNG, MEMORY_PNG, LATENCY_PNG = "blocks.png", "memory.png", "latency.png"
 MARKDOWN, JSON = "report.md", "report.json"
+# Every file a bundle may hold (the latency chart only with bench results).
+FILES = (*CSV_FILES.values(), BLOCKS_PNG, MEMORY_PNG, LATENCY_PNG, JSON, MARKDOWN)
 
 
 @dataclass(frozen=True)
@@ -153,13 +155,9 @@ def render_files(bundle: Bundle) -> dict[str, bytes]:
 
 
 def write_bundle(bundle: Bundle, out: Path) -> list[Path]:
-    """Render everything, then write each file atomically into ``out`` (created if missing)."""
-    files = render_files(bundle)
-    written = []
-    for name, data in files.items():
-        write_atomic(out / name, lambda handle, data=data: handle.write(data), mode="wb")
-        written.append(out / name)
-    return written
+    """Render everything, then write the files into ``out`` (created if missing) as one: every file's
+    data reaches disk before any existing file is replaced (:func:`resnet_inspect.export.write_files_atomic`)."""
+    return write_files_atomic(out, render_files(bundle))
 
 
 # --- Markdown ------------------------------------------------------------------------------------

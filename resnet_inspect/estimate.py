@@ -229,14 +229,18 @@ def estimate_block(
 # --- refusing what cannot fit ------------------------------------------------------------------
 
 
-def check_elements(spec: ResNetSpec, largest: int, batch_size: int = 1) -> None:
+def check_elements(what: str, largest: int, batch_size: int = 1) -> None:
     """A usage error when a tensor would have more elements than TensorFlow can index, on any machine."""
     if largest * batch_size > MAX_ELEMENTS:
-        h, w = spec.input_size
         raise UsageError(
-            f"{spec.name} at input {h}x{w}" + (f" and batch {batch_size}" if batch_size > 1 else "")
-            + f" has a tensor of {largest * batch_size:,} elements; TensorFlow indexes at most 2**63 - 1"
+            f"{what} has a tensor of {largest * batch_size:,} elements; TensorFlow indexes at most 2**63 - 1"
         )
+
+
+def at_input(spec: ResNetSpec, batch_size: int = 1) -> str:
+    """``resnet50 at input 224x224`` (and the batch when there is one), for messages."""
+    h, w = spec.input_size
+    return f"{spec.name} at input {h}x{w}" + (f" and batch {batch_size}" if batch_size > 1 else "")
 
 
 def check_fits(parts: Iterable[tuple[str, int]], free: int | None, what: str, where: str = "the host") -> None:
@@ -258,11 +262,16 @@ def check_fits(parts: Iterable[tuple[str, int]], free: int | None, what: str, wh
 def check_build(spec: ResNetSpec, free: int | None) -> Estimate:
     """Refuse a network whose tensors TensorFlow cannot index, or whose build does not fit in ``free`` bytes."""
     found = estimate(spec)
-    check_elements(spec, found.largest_tensor)
+    check_elements(at_input(spec), found.largest_tensor)
+    check_estimate_builds(found, free)
+    return found
+
+
+def check_estimate_builds(found: Estimate, free: int | None) -> None:
+    """Refuse building what ``found`` describes when its weights and layers do not fit in ``free`` bytes."""
     weights, objects = found.build_bytes()
     check_fits(
         [("float32 weights", weights), (f"{found.layers:,} Keras layers", objects)],
         free,
-        f"building {spec.name} ({found.params:,} parameters)",
+        f"building {found.name} ({found.params:,} parameters)",
     )
-    return found

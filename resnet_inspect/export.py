@@ -14,6 +14,7 @@ import json
 import os
 import platform
 import tempfile
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
@@ -21,6 +22,11 @@ from typing import IO, Any
 from resnet_inspect import __version__
 from resnet_inspect.errors import InspectError, UsageError
 from resnet_inspect.records import Level, Report, UnitRow
+
+# Temporary files are named .<name>.<random>.tmp beside their destination.
+TEMP_SUFFIX = ".tmp"
+# Test hook (see _pause_before_rename): seconds to wait between writing a report and renaming it into place.
+WRITE_DELAY_ENV = "RESNET_INSPECT_WRITE_DELAY"
 
 # Fixed column order of every table export.
 COLUMNS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(UnitRow))
@@ -45,9 +51,21 @@ def check_output_path(path: Path, option: str) -> None:
     """
     if str(path).strip() == "":
         raise UsageError(f"{option} needs a file path")
-    if path.is_dir():
-        raise UsageError(f"{option} {str(path)!r} is a folder; give a file path")
-    _check_writable(path, path.parent, option)
+    target = destination(path, option)
+    _check_writable(path, target.parent, option)
+
+
+def check_distinct(outputs: Sequence[tuple[Path, str]], inputs: Sequence[tuple[Path, str]] = ()) -> None:
+    """A usage error when two outputs are one file, or an output would overwrite an input (e.g. the --model)."""
+    read = {os.path.realpath(path): option for path, option in inputs}
+    written: dict[str, str] = {}
+    for path, option in outputs:
+        key = os.path.realpath(path)
+        if key in read:
+            raise UsageError(f"{option} {str(path)!r} would overwrite the {read[key]} file; give another path")
+        if key in written:
+            raise UsageError(f"{written[key]} and {option} name the same file {str(path)!r}; give different files")
+        written[key] = option
 
 
 def check_output_dir(path: Path, option: str) -> None:
@@ -79,28 +97,89 @@ def _umask() -> int:
     return mask
 
 
-@contextlib.contextmanager
-def atomic_open(path: Path, mode: str = "w") -> Iterator[IO[Any]]:
-    """Open a temporary file beside ``path``; rename it to ``path`` only if the block succeeds."""
+def destination(path: Path, option: str | None = None) -> Path:
+    """Where a report written to ``path`` lands, refusing what a rename would destroy.
+
+    A symbolic link is written through (its target is replaced, the link kept). A folder, a
+    device, a pipe or a socket is refused: renaming a file over ``/dev/null`` would replace the
+    device itself for every process on the machine.
+    """
+    target = Path(os.path.realpath(path)) if path.is_symlink() else path
+    named = f"{option} {str(path)!r}" if option else repr(str(path))
+    if target.is_dir():
+        raise UsageError(f"{named} is a folder; give a file path")
+    if target.exists() and not target.is_file():
+        raise UsageError(f"{named} is not a regular file (a device, pipe or socket); give a file path")
+    return target
+
+
+def _temporary(path: Path) -> tuple[int, Path]:
+    """A new temporary file beside ``path``, named ``.<name>.<random>.tmp``: (descriptor, path)."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=TEMP_SUFFIX)
         # mkstemp makes the file 0600; a report is an ordinary file, so give it the mode open() would.
         os.fchmod(fd, 0o666 & ~_umask())
     except OSError as exc:
         raise InspectError(f"cannot write {str(path)!r}: {exc.strerror or exc}") from None
-    tmp = Path(tmp_name)
+    return fd, Path(tmp_name)
+
+
+def _pause_before_rename() -> None:
+    """Test hook: with RESNET_INSPECT_WRITE_DELAY=<seconds>, wait once the new data is on disk in its
+    temporary file and before it replaces anything, so a test can kill the process at that point."""
+    delay = os.environ.get(WRITE_DELAY_ENV)
+    if delay:
+        time.sleep(float(delay))
+
+
+@contextlib.contextmanager
+def atomic_open(path: Path, mode: str = "w") -> Iterator[IO[Any]]:
+    """Open a temporary file beside ``path``; rename it to ``path`` only if the block succeeds."""
+    path = destination(path)
+    fd, tmp = _temporary(path)
     try:
         with os.fdopen(fd, mode, newline="" if "b" not in mode else None) as handle:
             yield handle
             handle.flush()
             os.fsync(handle.fileno())
+        _pause_before_rename()
         os.replace(tmp, path)
     except BaseException as exc:
         tmp.unlink(missing_ok=True)
         if isinstance(exc, OSError):
             raise InspectError(f"cannot write {str(path)!r}: {exc.strerror or exc}") from None
         raise
+
+
+def write_files_atomic(folder: Path, files: Mapping[str, bytes]) -> list[Path]:
+    """Write several files into ``folder`` as one: every temporary first, then the renames.
+
+    A failure, or a kill, while the data is written leaves the folder as it was (the
+    temporaries of a killed process stay, named ``.<name>.<random>.tmp``); only the renames,
+    which take microseconds, can be cut between. Returns the paths written, in order.
+    """
+    targets = [(folder / name, destination(folder / name), data) for name, data in files.items()]
+    temporaries: list[Path] = []
+    current = folder
+    try:
+        for _, current, data in targets:
+            fd, tmp = _temporary(current)
+            temporaries.append(tmp)
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+        _pause_before_rename()
+        for tmp, (_, current, _) in zip(temporaries, targets, strict=True):
+            os.replace(tmp, current)
+    except BaseException as exc:
+        for tmp in temporaries:
+            tmp.unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise InspectError(f"cannot write {str(current)!r}: {exc.strerror or exc}") from None
+        raise
+    return [path for path, _, _ in targets]
 
 
 def write_atomic(path: Path, write: Callable[[IO[Any]], None], mode: str = "w") -> None:

@@ -90,7 +90,7 @@ def test_check_fits_message() -> None:
 
 
 def test_check_build_refuses_untouchable_tensors_and_huge_networks() -> None:
-    with pytest.raises(UsageError, match=r"has a tensor of [\d,]+ elements; TensorFlow indexes at most 2\*\*63 - 1"):
+    with pytest.raises(UsageError, match=r"at input 10000000000x10000000000 has a tensor of [\d,]+ elements; TensorFlow indexes at most 2\*\*63 - 1"):
         check_build(make_spec(None, blocks=(1, 1), input_size=10**10, width=8), None)
     # ResNet-50's 25,621,352 parameters with its 2048 x 1000 + 1000 logits replaced by 2048 x 10**9 + 10**9
     params = 25_621_352 - (2048 * 1000 + 1000) + (2048 * 10**9 + 10**9)

@@ -16,8 +16,10 @@ import typer
 from typer.core import TyperGroup
 from typer.exceptions import Abort, TyperException
 
+from resnet_inspect import hardware
 from resnet_inspect.errors import InspectError, UsageError
-from resnet_inspect.sources import ModelSource, parse_source
+from resnet_inspect.estimate import check_build
+from resnet_inspect.sources import ModelSource, check_safe, parse_source
 from resnet_inspect.specs import (
     BlockKind,
     DataFormat,
@@ -56,6 +58,8 @@ class _Group(TyperGroup):
             fail(str(exc), exc.exit_code)
         except KeyboardInterrupt:
             fail("interrupted", 130)
+        except MemoryError:  # its message is empty: say what happened
+            fail("out of memory (the request needs more memory than this process could get)", 1)
         except Exception as exc:  # an unexpected failure still gets one line, not a traceback
             if os.environ.get(DEBUG_ENV):
                 raise
@@ -149,10 +153,11 @@ def network_spec(
     data_format: DataFormat,
     version: Version = Version.V2,
 ) -> ResNetSpec:
-    """Validate the network options into a spec (no TensorFlow)."""
+    """Validate the network options into a spec (no TensorFlow), refusing one that cannot be built here
+    (:func:`resnet_inspect.estimate.check_build`)."""
     if depth is not None and blocks is not None:
         raise UsageError("give either --depth or --blocks, not both")
-    return make_spec(
+    spec = make_spec(
         50 if depth is None and blocks is None else depth,
         blocks=parse_blocks(blocks) if blocks is not None else None,
         block_kind=block_type,
@@ -163,6 +168,8 @@ def network_spec(
         data_format=data_format,
         version=version,
     )
+    check_build(spec, hardware.host_free_bytes())
+    return spec
 
 
 # The network options, by parameter name: a --model defines its own network, so they conflict with it,
@@ -229,6 +236,7 @@ def model_source(
         raise UsageError(f"{conflicts[0]} cannot be combined with --model: the model defines its own network{takes}")
     if unsafe and source.path is None:
         raise UsageError(f"--unsafe applies to a model file, not to {model}")
+    check_safe(source, unsafe)  # a Lambda layer is refused here, before Keras is loaded
     options: dict[str, Any] = {}
     if was_given(ctx, "input_size"):
         options["input_size"] = parse_input_size(input_size)

@@ -12,6 +12,7 @@ from resnet_inspect.benchstats import (
     BENCH_COLUMNS,
     DEFAULT_ITERATIONS,
     DEFAULT_WARMUP,
+    BenchPlan,
     Precision,
     make_plan,
 )
@@ -34,10 +35,10 @@ from resnet_inspect.cli.app import (
     model_source,
     network_spec,
 )
-from resnet_inspect.cli.summary import check_outputs
+from resnet_inspect.cli.summary import check_outputs, model_input
 from resnet_inspect.errors import UsageError
 from resnet_inspect.export import write_csv, write_json
-from resnet_inspect.specs import DataFormat, Version
+from resnet_inspect.specs import DataFormat, ResNetSpec, Version
 
 
 class Devices(str, enum.Enum):
@@ -73,6 +74,29 @@ MinTimeOpt = Annotated[
 ThreadsOpt = Annotated[Optional[int], typer.Option("--threads", help="TensorFlow intra-op threads.")]
 
 
+def check_sweep_memory(spec: ResNetSpec, plan: BenchPlan) -> None:
+    """The memory refusal bench makes once the model is built (:func:`resnet_inspect.bench.memory_check`),
+    made first from the spec alone (no TensorFlow): same estimate, same message, nothing built.
+
+    One replica is assumed (--devices all needs more), so only what cannot fit is refused here."""
+    from resnet_inspect import hardware
+    from resnet_inspect.benchstats import DeviceKind, check_memory, memory_estimate
+    from resnet_inspect.estimate import at_input, check_elements, estimate
+
+    found = estimate(spec)
+    check_elements(at_input(spec, max(plan.batch_sizes)), found.largest_tensor, max(plan.batch_sizes))
+    index = plan.device.index or 0
+    gpu = hardware.gpu_free_bytes(index) if plan.device.kind is not DeviceKind.CPU else None
+    if gpu is not None:
+        free, shared, where = gpu, False, f"GPU {index} (nvidia-smi)"
+    elif plan.device.kind is DeviceKind.GPU:
+        return  # free GPU memory unknown before TensorFlow starts: the check after building decides
+    else:
+        free, shared, where = hardware.host_free_bytes(), True, "the host"
+    estimates = [memory_estimate(found.peak_elements, found.params, p) for p in plan.precisions]
+    check_memory(estimates, plan.batch_sizes, free, shared, where)
+
+
 @app.command()
 def bench(
     ctx: typer.Context,
@@ -100,6 +124,7 @@ def bench(
     json: JsonOpt = None,
 ) -> None:
     """Forward-pass latency and throughput: mean/p50/p90/p99 step time, images/s, GFLOP/s, % of peak."""
+    source = None
     if model is None:
         if unsafe:
             raise UsageError("--unsafe applies to a --model file")
@@ -109,11 +134,13 @@ def bench(
     plan = make_plan(
         batch_size, precision, device, devices is Devices.ALL, xla, warmup, iterations, min_time, threads
     )
-    if model is not None and source.path is not None and plan.precisions != (Precision.FLOAT32,):
+    if source is not None and source.path is not None and plan.precisions != (Precision.FLOAT32,):
         # Each layer of a saved model carries the dtype policy it was saved with; a global policy cannot change it.
         raise UsageError("--precision applies to built networks and keras:<Application> models; "
                          f"{model!r} computes in the dtype it was saved with")
-    check_outputs(csv, json)
+    if source is None:
+        check_sweep_memory(spec, plan)
+    check_outputs(csv, json, model_input(source))
 
     # TensorFlow is imported from here on, once every option is valid.
     from resnet_inspect import bench as core

@@ -108,6 +108,8 @@ def compare(
         setups = [
             core.BlockSetup(kind, filters, size, first, bias, data_format, version) for kind in selection.blocks
         ]
+        for setup in setups:
+            check_block_builds(setup)
         check_outputs(csv, json)
         compare_blocks(setups, csv, json)
         return
@@ -119,6 +121,20 @@ def compare(
     )
     check_outputs(csv, json)
     compare_models(specs, level, csv, json)
+
+
+def check_block_builds(setup: core.BlockSetup) -> None:
+    """Refuse, before building, a block too large for this machine (e.g. --filters 10**12)."""
+    from resnet_inspect.estimate import check_elements, check_estimate_builds, estimate_block
+    from resnet_inspect.hardware import host_free_bytes
+
+    found = estimate_block(
+        setup.kind, setup.filters, setup.in_channels, setup.size, setup.first, setup.version, setup.use_bias,
+        setup.data_format,
+    )
+    what = f"a {setup.kind.value} block of {setup.filters} filters on a {setup.size}x{setup.size} map"
+    check_elements(what, found.largest_tensor)
+    check_estimate_builds(found, host_free_bytes())
 
 
 def compare_blocks(setups: list[core.BlockSetup], csv: Optional[Path], json: Optional[Path]) -> None:

@@ -24,7 +24,7 @@ from resnet_inspect.cli.app import (
 from resnet_inspect.cli.summary import LevelOpt, check_outputs
 from resnet_inspect.memory import Dtype, check_batch_size
 from resnet_inspect.records import Level
-from resnet_inspect.specs import DataFormat, Version
+from resnet_inspect.specs import DataFormat, ResNetSpec, Version
 
 # Shared with ``report``.
 MemoryBatchOpt = Annotated[int, typer.Option("--batch-size", "-b", help="Batch size of the memory estimate.")]
@@ -38,6 +38,28 @@ MeasureOpt = Annotated[
         help="Also measure the peak of a real forward pass (in a fresh process; takes a few seconds).",
     ),
 ]
+
+
+def check_measure(spec: ResNetSpec, batch_size: int, dtype: Dtype) -> None:
+    """Refuse, before anything is built, a --measure whose forward pass cannot fit: the weights and
+    layers at ``dtype``, and the activation peak for the batch, on the GPU if nvidia-smi shows one
+    (the measurement runs there), else on the host."""
+    from resnet_inspect.estimate import KERAS_LAYER_BYTES, at_input, check_elements, check_fits, estimate
+    from resnet_inspect.hardware import gpu_free_bytes, host_free_bytes
+
+    found = estimate(spec)
+    check_elements(at_input(spec, batch_size), found.largest_tensor, batch_size)
+    gpu = gpu_free_bytes()
+    check_fits(
+        [
+            (f"{dtype.value} weights", found.params * dtype.bytes),
+            (f"{found.layers:,} Keras layers", found.layers * KERAS_LAYER_BYTES),
+            (f"activations of batch {batch_size}", found.activation_bytes(batch_size, dtype.bytes)),
+        ],
+        gpu if gpu is not None else host_free_bytes(),
+        f"--measure on {spec.name}",
+        "GPU 0 (nvidia-smi)" if gpu is not None else "the host",
+    )
 
 
 @app.command()
@@ -61,6 +83,8 @@ def memory(
     """Memory per unit (activations, parameters), inference peak, training memory, FLOPs/byte, receptive field."""
     spec = network_spec(depth, blocks, block_type, input_size, classes, width, bias, data_format, version)
     check_batch_size(batch_size)
+    if measure:
+        check_measure(spec, batch_size, dtype)
     check_outputs(csv, json)
 
     from resnet_inspect.bundle import REPORT_COLUMNS, make_bundle, memory_payload, merged_rows, with_measurement

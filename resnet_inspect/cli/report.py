@@ -20,9 +20,9 @@ from resnet_inspect.cli.app import (
     app,
     network_spec,
 )
-from resnet_inspect.cli.memory import DtypeOpt, MeasureOpt, MemoryBatchOpt
+from resnet_inspect.cli.memory import DtypeOpt, MeasureOpt, MemoryBatchOpt, check_measure
 from resnet_inspect.cli.plot import BenchOpt
-from resnet_inspect.export import check_output_dir
+from resnet_inspect.export import check_distinct, check_output_dir, check_output_path
 from resnet_inspect.memory import Dtype, check_batch_size
 from resnet_inspect.specs import DataFormat, Version
 
@@ -52,12 +52,20 @@ def report(
     """Write layers/blocks/stages CSV, report.json, report.md and its charts (PNG) into --out."""
     spec = network_spec(depth, blocks, block_type, input_size, classes, width, bias, data_format, version)
     check_batch_size(batch_size)
+    if measure:
+        check_measure(spec, batch_size, dtype)
     bench_rows = ()
     if bench is not None:
         from resnet_inspect.benchfile import read_bench_csv
 
         bench_rows = read_bench_csv(bench)
     check_output_dir(out, "--out")
+    from resnet_inspect.bundle import FILES
+
+    # Every file of the bundle can be written, and none of them is the --bench file read above.
+    for name in FILES:
+        check_output_path(out / name, "--out")
+    check_distinct([(out / name, "--out") for name in FILES], [(bench, "--bench")] if bench is not None else [])
 
     from resnet_inspect.bundle import make_bundle, with_measurement, write_bundle
     from resnet_inspect.inspect import inspect_spec  # imports TensorFlow

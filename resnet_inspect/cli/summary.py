@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -26,8 +27,9 @@ from resnet_inspect.cli.app import (
     network_or_model,
     was_given,
 )
-from resnet_inspect.export import check_output_path, report_payload, write_csv, write_json
+from resnet_inspect.export import check_distinct, check_output_path, report_payload, write_csv, write_json
 from resnet_inspect.records import Level
+from resnet_inspect.sources import ModelSource
 from resnet_inspect.specs import DataFormat, Version
 
 LevelOpt = Annotated[
@@ -48,10 +50,17 @@ VerifyOpt = Annotated[
 ]
 
 
-def check_outputs(csv: Optional[Path], json: Optional[Path]) -> None:
-    for path, option in ((csv, "--csv"), (json, "--json")):
-        if path is not None:
-            check_output_path(path, option)
+def check_outputs(csv: Optional[Path], json: Optional[Path], inputs: Sequence[tuple[Path, str]] = ()) -> None:
+    """Each output path can receive a file, the two are different files and neither is an input."""
+    given = [(path, option) for path, option in ((csv, "--csv"), (json, "--json")) if path is not None]
+    for path, option in given:
+        check_output_path(path, option)
+    check_distinct(given, inputs)
+
+
+def model_input(source: ModelSource | None) -> list[tuple[Path, str]]:
+    """The --model file as an input that no output may overwrite."""
+    return [(source.path, "--model")] if source is not None and source.path is not None else []
 
 
 @app.command()
@@ -77,7 +86,7 @@ def summary(
     spec, source, load_options = network_or_model(
         ctx, model, unsafe, depth, blocks, block_type, input_size, classes, width, bias, data_format, version
     )
-    check_outputs(csv, json)
+    check_outputs(csv, json, model_input(source))
 
     # TensorFlow is imported from here on, once every option is valid.
     from resnet_inspect.inspect import inspect_model, open_model
