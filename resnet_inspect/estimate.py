@@ -223,7 +223,7 @@ def estimate_block(
     x = g.add("input", "InputLayer", [], (size, size, in_channels), 0)
     project = _projection(Version(version), kind, in_channels, filters, 1) if first else None
     (_v1_block if Version(version) is Version.V1 else _v2_block)(g, x, kind, filters, 1, "block", project)
-    return _finish(f"{kind.scope}", g, sum(r.params for r in g.records), len(g.records))
+    return _finish(f"a {kind.value} block of {filters} filters", g, sum(r.params for r in g.records), len(g.records))
 
 
 # --- refusing what cannot fit ------------------------------------------------------------------
