@@ -55,13 +55,17 @@ def _row(record: dict[str, Any], where: str) -> BenchRow:
 def read_bench_csv(path: Path, option: str = "--bench") -> tuple[BenchRow, ...]:
     """The rows of a bench CSV, in file order; a missing file, a missing column or a bad value is a UsageError."""
     name = f"{option} {str(path)!r}"
-    if not path.exists():
+    try:
+        exists, folder, regular = path.exists(), path.is_dir(), path.is_file()
+        size = path.stat().st_size if regular else 0
+    except OSError as exc:  # a name too long, a loop of symbolic links
+        raise UsageError(f"{name}: {exc.strerror or exc}") from None
+    if not exists:
         raise UsageError(f"{name} does not exist")
-    if path.is_dir():
+    if folder:
         raise UsageError(f"{name} is a folder; give the CSV file written by resnet-inspect bench --csv")
-    if not path.is_file():  # /dev/zero or a pipe would be read for ever
+    if not regular:  # /dev/zero or a pipe would be read for ever
         raise UsageError(f"{name} is not a regular file (a device, pipe or socket); give a bench CSV")
-    size = path.stat().st_size
     if size > MAX_BYTES:
         raise UsageError(f"{name} is {size:,} bytes; a bench CSV is a few KiB (at most {MAX_BYTES:,} read)")
     import pandas as pd

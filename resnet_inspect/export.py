@@ -51,8 +51,20 @@ def check_output_path(path: Path, option: str) -> None:
     """
     if str(path).strip() == "":
         raise UsageError(f"{option} needs a file path")
-    target = destination(path, option)
-    _check_writable(path, target.parent, option)
+    if str(path) == "-":
+        raise UsageError(f"{option} '-': reports are written to files, not to standard output; give a file path")
+    with _path_errors(path, option):
+        target = destination(path, option)
+        _check_writable(path, target.parent, option)
+
+
+@contextlib.contextmanager
+def _path_errors(path: Path, option: str) -> Iterator[None]:
+    """A path the system refuses to look at (a name too long, a loop of links) is a usage error."""
+    try:
+        yield
+    except OSError as exc:
+        raise UsageError(f"{option} {str(path)!r}: {exc.strerror or exc}") from None
 
 
 def check_distinct(outputs: Sequence[tuple[Path, str]], inputs: Sequence[tuple[Path, str]] = ()) -> None:
@@ -72,9 +84,10 @@ def check_output_dir(path: Path, option: str) -> None:
     """Fail before any work if the folder ``path`` cannot receive files (nothing is created here)."""
     if str(path).strip() == "":
         raise UsageError(f"{option} needs a folder path")
-    if path.exists() and not path.is_dir():
-        raise UsageError(f"{option} {str(path)!r} is a file; give a folder")
-    _check_writable(path, path, option)
+    with _path_errors(path, option):
+        if path.exists() and not path.is_dir():
+            raise UsageError(f"{option} {str(path)!r} is a file; give a folder")
+        _check_writable(path, path, option)
 
 
 def _check_writable(path: Path, folder: Path, option: str) -> None:
@@ -84,6 +97,12 @@ def _check_writable(path: Path, folder: Path, option: str) -> None:
         ancestor = ancestor.parent
     if not ancestor.is_dir():
         raise UsageError(f"{option} {str(path)!r}: {str(ancestor)!r} is not a folder")
+    # The names still to be created must fit the file system, or the write would fail after the work
+    # (pathlib's exists() says False for a name too long rather than raising).
+    limit = os.pathconf(ancestor, "PC_NAME_MAX") if hasattr(os, "pathconf") else 255
+    for part in Path(os.path.abspath(path)).relative_to(os.path.abspath(ancestor)).parts:
+        if len(os.fsencode(part)) > limit:
+            raise UsageError(f"{option} {str(path)!r}: the name {part[:20]!r}... is longer than {limit} bytes")
     try:
         probe = tempfile.TemporaryFile(dir=ancestor)
     except OSError as exc:
@@ -117,7 +136,8 @@ def _temporary(path: Path) -> tuple[int, Path]:
     """A new temporary file beside ``path``, named ``.<name>.<random>.tmp``: (descriptor, path)."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=TEMP_SUFFIX)
+        # the name is cut so that the temporary's name stays within the 255 bytes a file name may have
+        fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name[:200]}.", suffix=TEMP_SUFFIX)
         # mkstemp makes the file 0600; a report is an ordinary file, so give it the mode open() would.
         os.fchmod(fd, 0o666 & ~_umask())
     except OSError as exc:

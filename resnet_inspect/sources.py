@@ -110,13 +110,17 @@ def parse_source(text: str) -> ModelSource:
             raise _unknown_application(name, known)
         return ModelSource(text, application=name)
     path = Path(text)
-    if not path.exists():
+    try:
+        exists, folder, regular = path.exists(), path.is_dir(), path.is_file()
+    except OSError as exc:  # a name too long, a loop of symbolic links
+        raise UsageError(f"--model {text!r}: {exc.strerror or exc}") from None
+    if not exists:
         raise UsageError(f"--model {text!r}: no such file; {USAGE}")
-    if path.is_dir():
+    if folder:
         raise UsageError(f"--model {text!r} is a folder; {USAGE} (Keras 3 cannot load SavedModel folders)")
     if not text.endswith(FILE_SUFFIXES):
         raise UsageError(f"--model {text!r} is not a .keras or .h5 file; {USAGE}")
-    if not path.is_file():
+    if not regular:
         raise UsageError(f"--model {text!r} is not a regular file (a device, pipe or socket); {USAGE}")
     try:
         size = path.stat().st_size
