@@ -122,3 +122,19 @@ def test_keras_layer_bytes_is_what_a_layer_costs_here() -> None:
     grown, layers, params = json.loads(done.stdout.splitlines()[-1])
     per_layer = (grown - 4 * params) / layers
     assert 0.5 * KERAS_LAYER_BYTES < per_layer < 2 * KERAS_LAYER_BYTES, per_layer
+
+
+def test_a_network_deeper_than_the_recursion_limit_builds() -> None:
+    """Keras maps a functional graph recursively; the builder makes room for the network's depth."""
+    from typer.testing import CliRunner
+
+    from resnet_inspect.cli import app
+
+    assert sys.getrecursionlimit() < 1060
+    args = ["summary", "--blocks", "150", "--block-type", "regular", "--width", "1", "--input-size", "32",
+            "--level", "stage"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    # stem: input, pad, conv, pool; the first block: BN, ReLU, shortcut, conv, BN, ReLU, conv, add; each of
+    # the 149 others the same without the shortcut; head: BN, ReLU, pool, flatten, dense
+    assert f"layers: {4 + 8 + 149 * 7 + 5}" in result.stdout

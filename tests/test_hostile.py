@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import pickle
+import re
 import stat
 import subprocess
 import sys
@@ -623,3 +624,38 @@ def test_bad_input_never_loads_tensorflow(files: dict[str, Path], tmp_path: Path
                           timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip() == "ok"
+
+
+# --- safe loading, beyond the command line ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "name", ["imagenet_utils", "resnet", "decode_predictions", "preprocess_input", "__builtins__", "ResNet50;rm"]
+)
+def test_a_name_that_skips_parse_source_is_still_refused(name: str) -> None:
+    """load_model checks again, once Keras is loaded: only a function of keras.applications' own modules."""
+    from resnet_inspect.errors import UsageError
+    from resnet_inspect.sources import ModelSource, load_model
+
+    with pytest.raises(UsageError, match=f"^unknown keras.applications model {re.escape(repr(name))}"):
+        load_model(ModelSource(f"keras:{name}", application=name))
+
+
+def test_keras_safe_mode_is_the_second_line(files: dict[str, Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    """With the JSON scan blinded, Keras' own safe mode still refuses the Lambda layer."""
+    from resnet_inspect import sources
+    from resnet_inspect.errors import UsageError
+
+    monkeypatch.setattr(sources, "_code_layers", lambda config: ())
+    source = sources.parse_source(str(files["lambda.keras"]))
+    assert source.code_layers == ()
+    with pytest.raises(UsageError, match="holds a Lambda layer"):
+        sources.load_model(source)
+
+
+def test_the_scan_finds_every_lambda(files: dict[str, Path]) -> None:
+    from resnet_inspect.sources import parse_source
+
+    assert parse_source(str(files["lambda.keras"])).code_layers == ("double",)
+    assert parse_source(str(files["lambda.h5"])).code_layers == ("double",)
+    assert parse_source(str(files["tiny.keras"])).code_layers == ()

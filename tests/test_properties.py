@@ -11,10 +11,12 @@ would refuse a larger one.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
+import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -127,8 +129,19 @@ def outputs_asked(args: list[str]) -> dict[str, str]:
     return asked
 
 
+@contextlib.contextmanager
+def working_folder(folder: Path) -> Iterator[None]:
+    """Run in ``folder``, so that an output named by a relative path (--csv abc) lands there."""
+    previous = os.getcwd()
+    os.chdir(folder)
+    try:
+        yield
+    finally:
+        os.chdir(previous)
+
+
 def check(command: str, args: list[str], files: Path) -> None:
-    with tempfile.TemporaryDirectory() as name:
+    with tempfile.TemporaryDirectory() as name, working_folder(Path(name)):
         tmp = Path(name)
         (tmp / "same").write_text("an existing report\n")
         line = fill(args, tmp, files)
@@ -154,7 +167,7 @@ def check(command: str, args: list[str], files: Path) -> None:
         assert errors == [], line
         assert SHOWN[command] in result.stdout, (line, result.stdout[-500:])
         for option, value in outputs_asked(line).items():
-            written = Path(value)
+            written = tmp / value  # a relative path is in the working folder, an absolute one stays as it is
             text = written.read_text()  # complete: it parses
             if option == "--json":
                 assert json.loads(text)["columns"]
