@@ -11,6 +11,8 @@ import json
 import os
 import pickle
 import re
+import shlex
+import shutil
 import stat
 import subprocess
 import sys
@@ -659,3 +661,37 @@ def test_the_scan_finds_every_lambda(files: dict[str, Path]) -> None:
     assert parse_source(str(files["lambda.keras"])).code_layers == ("double",)
     assert parse_source(str(files["lambda.h5"])).code_layers == ("double",)
     assert parse_source(str(files["tiny.keras"])).code_layers == ()
+
+
+@pytest.mark.skipif(shutil.which("unshare") is None, reason="needs unshare (util-linux)")
+def test_a_read_only_file_system(tmp_path: Path) -> None:
+    """A read-only tmpfs mounted in a private mount namespace: every writer fails with one line, exit 1,
+    and the report already there is untouched."""
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    lines = [
+        f"mount -t tmpfs tmpfs {folder} && echo 'old report' > {folder}/r.csv && mount -o remount,ro {folder}"
+        " || exit 99",
+    ]
+    commands = [
+        ["summary", *TINY, "--csv", f"{folder}/r.csv"],
+        ["summary", *TINY, "--json", f"{folder}/new/r.json"],
+        ["report", *TINY, "--out", f"{folder}/bundle"],
+        ["plot", "--depth", "18", "--out", f"{folder}/c.png"],
+    ]
+    for args in commands:
+        lines.append(f"{shlex.quote(sys.executable)} -m resnet_inspect {shlex.join(args)}; echo \"exit $?\"")
+    lines.append(f"cat {folder}/r.csv; ls -A {folder}")
+    probe = subprocess.run(["unshare", "-rm", "true"], capture_output=True)
+    if probe.returncode != 0:
+        pytest.skip("this machine does not allow a private mount namespace")
+    done = subprocess.run(["unshare", "-rm", "sh", "-c", "\n".join(lines)], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.splitlines() == [
+        f"Error: cannot write --csv '{folder}/r.csv': Read-only file system",
+        f"Error: cannot write --json '{folder}/new/r.json': Read-only file system",
+        f"Error: cannot write --out '{folder}/bundle': Read-only file system",
+        f"Error: cannot write --out '{folder}/c.png': Read-only file system",
+    ]
+    assert done.stdout.splitlines() == ["exit 1"] * 4 + ["old report", "r.csv"]
