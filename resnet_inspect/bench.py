@@ -172,6 +172,11 @@ def environment(
     return tuple(pairs)
 
 
+def converts(target: Target, precision: Precision) -> bool:
+    """Whether the target computes ``precision`` through float32 copies (a CPU without native units)."""
+    return target.kind == "CPU" and not hardware.cpu_native(target.cpu, precision.compute_dtype)
+
+
 def memory_check(
     report: Report, plan: BenchPlan, target: Target, free: int | None
 ) -> tuple[tuple[str, str], ...]:
@@ -181,7 +186,10 @@ def memory_check(
     if live is None:
         return (("memory estimate", "unknown (the model has dynamic shapes)"),)
     shared = target.kind == "CPU"  # logical CPU devices share the host's memory
-    estimates = [memory_estimate(live.elements, report.totals.params, p, target.replicas) for p in plan.precisions]
+    estimates = [
+        memory_estimate(live.elements, report.totals.params, p, target.replicas, converts(target, p))
+        for p in plan.precisions
+    ]
     if free is not None:
         where = "the host" if shared else f"{target.label} ({target.names[0]})"
         check_memory(estimates, plan.batch_sizes, free, shared, where)

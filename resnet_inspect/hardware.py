@@ -202,6 +202,15 @@ def cpu_flops_per_cycle(cpu: CpuInfo, dtype: str = FLOAT32) -> tuple[int, str] |
     return lanes * 2, f"{isa}: {lanes} fp32 lanes x (1 add + 1 mul){fallback}"
 
 
+def cpu_native(cpu: CpuInfo, dtype: str) -> bool:
+    """Whether the CPU has units for ``dtype`` (else its kernels convert to float32 and back)."""
+    if dtype == BFLOAT16:
+        return bool({"amx_bf16", "avx512_bf16"} & cpu.flags)
+    if dtype == FLOAT16:
+        return bool({"amx_fp16", "avx512_fp16"} & cpu.flags)
+    return True
+
+
 def cpu_peak(cpu: CpuInfo, dtype: str = FLOAT32, threads: int | None = None) -> Peak | None:
     """Peak FLOP/s of the cores the run uses (``threads`` caps them); None when unknown."""
     per_cycle = cpu_flops_per_cycle(cpu, dtype)

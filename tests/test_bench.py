@@ -250,6 +250,14 @@ def test_cpu_peaks_from_flags_by_hand() -> None:
     assert hardware.cpu_peak(arm) is None  # no x86 flags, no clock: unknown, not guessed
 
 
+def test_native_half_precision_units() -> None:
+    spr = hardware.parse_cpuinfo(INTEL_SPR)
+    zen3 = hardware.parse_cpuinfo(cpuinfo("AuthenticAMD", 25, 1, "sse sse2 avx avx2 fma f16c"))
+    assert (hardware.cpu_native(spr, "bfloat16"), hardware.cpu_native(spr, "float16")) == (True, False)
+    assert (hardware.cpu_native(zen3, "bfloat16"), hardware.cpu_native(zen3, "float16")) == (False, False)
+    assert hardware.cpu_native(zen3, "float32")
+
+
 def test_no_clock_means_no_peak() -> None:
     cpu = hardware.parse_cpuinfo(cpuinfo("AuthenticAMD", 25, 1, "sse avx avx2 fma", mhz="unknown"))
     assert cpu.clock_mhz is None
@@ -324,6 +332,9 @@ def test_memory_estimate_and_refusal_by_hand() -> None:
     # float32 variables plus a bfloat16 cast copy: 500 x (4 + 2); activations 1000 x 2 B.
     assert (mixed.weights_bytes, mixed.per_image_bytes) == (3000, 2000)
     assert mixed.total(8) == 2 * 3000 + 8 * 2000
+    # Without bfloat16 units the CPU kernels also hold a float32 copy: 1000 x (2 + 4) B per image.
+    assert memory_estimate(1000, 500, Precision.MIXED_BFLOAT16, converts=True).per_image_bytes == 6000
+    assert memory_estimate(1000, 500, Precision.FLOAT32, converts=True).per_image_bytes == 4000
     assert mixed.per_device(8) == 3000 + 4 * 2000
     # 100,000 B free: (100,000 - 2,000) // 4,000 = 24 images.
     assert estimate.largest_batch(100_000, shared=True) == 24

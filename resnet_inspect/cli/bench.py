@@ -93,7 +93,12 @@ def check_sweep_memory(spec: ResNetSpec, plan: BenchPlan) -> None:
         return  # free GPU memory unknown before TensorFlow starts: the check after building decides
     else:
         free, shared, where = hardware.host_free_bytes(), True, "the host"
-    estimates = [memory_estimate(found.peak_elements, found.params, p) for p in plan.precisions]
+    cpu = hardware.read_cpu() if shared else None
+    estimates = [
+        memory_estimate(found.peak_elements, found.params, p, converts=cpu is not None
+                        and not hardware.cpu_native(cpu, p.compute_dtype))
+        for p in plan.precisions
+    ]
     check_memory(estimates, plan.batch_sizes, free, shared, where)
 
 
