@@ -98,7 +98,7 @@ def overhead_and_family(args: argparse.Namespace, target: core.Target, report: d
     print(f"ours: {walk.totals.params:,} params, {walk.totals.macs / 1e9:.3f} GMACs; ResNet50V2: "
           f"{apps_walk.totals.params:,} params, "
           f"{(apps_walk.totals.macs or apps_walk.totals.macs_counted) / 1e9:.3f} GMACs", flush=True)
-    for batch in (1, 32):
+    for batch in args.batch:
         iterations = args.iterations_1 if batch == 1 else args.iterations_32
         runs = interleave(
             {
@@ -127,14 +127,14 @@ def settings(args: argparse.Namespace, target: core.Target, report: dict[str, An
     made (and compiled) once, then the settings are timed in interleaved rounds, the order rotating."""
     spec = make_spec(50)
     flops = analyze(build_from_spec(spec)).totals.flops
-    settings_list = [(p, x, b) for p in Precision for x in (False, True) for b in (1, 32)]
+    settings_list = [(p, x, b) for p in Precision for x in (False, True) for b in args.batch]
     steps, peaks = {}, {}
     for precision in Precision:
         model = core.build_on(lambda: build_from_spec(spec), precision, target, None)
         found = hardware.cpu_peak(target.cpu, precision.compute_dtype)
         peaks[precision] = found.flops if found else None
         for xla in (False, True):
-            for batch in (1, 32):
+            for batch in args.batch:
                 step = core.single_step(model, batch, target.devices[0], xla)
                 step()  # the first call compiles (XLA) and creates oneDNN primitives
                 steps[(precision, xla, batch)] = step
@@ -157,7 +157,7 @@ def settings(args: argparse.Namespace, target: core.Target, report: dict[str, An
               f"(rounds {', '.join(f'{res.row.images_per_s:.2f}' for res in results)}), {gflops:6.1f} GFLOP/s, "
               f"{'?' if pct is None else f'{pct:.1f}'}% of peak", flush=True)
     report["settings"] = table
-    for batch in (1, 32):
+    for batch in args.batch:
         best = max((r for r in table if r["batch_size"] == batch), key=lambda r: r["images_per_s"])
         report[f"best_batch_{batch}"] = best
         print(f"best at batch {batch}: {best['precision']} xla={best['xla']}: {best['images_per_s']:.2f} img/s, "
@@ -168,10 +168,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--iterations-1", type=int, default=20, help="timed steps per run at batch 1")
-    parser.add_argument("--iterations-32", type=int, default=5, help="timed steps per run at batch 32")
+    parser.add_argument("--iterations-32", type=int, default=5, help="timed steps per run at a batch other than 1")
+    parser.add_argument("--batch", type=int, action="append", help="batch sizes (default 1 and 32)")
     parser.add_argument("--part", choices=("all", "overhead", "settings"), default="all")
     parser.add_argument("--out", type=Path, help="also write every figure as JSON")
     args = parser.parse_args()
+    args.batch = args.batch or [1, 32]
 
     target = core.resolve_target(make_plan(device="cpu").device, False)
     cpu = target.cpu
