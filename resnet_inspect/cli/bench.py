@@ -32,8 +32,7 @@ from resnet_inspect.cli.app import (
     WidthOpt,
     app,
     fail,
-    model_source,
-    network_spec,
+    network_or_model,
 )
 from resnet_inspect.cli.summary import check_outputs, model_input
 from resnet_inspect.errors import UsageError
@@ -129,13 +128,9 @@ def bench(
     json: JsonOpt = None,
 ) -> None:
     """Forward-pass latency and throughput: mean/p50/p90/p99 step time, images/s, GFLOP/s, % of peak."""
-    source = None
-    if model is None:
-        if unsafe:
-            raise UsageError("--unsafe applies to a --model file")
-        spec = network_spec(depth, blocks, block_type, input_size, classes, width, bias, data_format, version)
-    else:
-        source, load_options = model_source(ctx, model, unsafe, input_size, classes)
+    spec, source, load_options = network_or_model(
+        ctx, model, unsafe, depth, blocks, block_type, input_size, classes, width, bias, data_format, version
+    )
     plan = make_plan(
         batch_size, precision, device, devices is Devices.ALL, xla, warmup, iterations, min_time, threads
     )
@@ -143,7 +138,7 @@ def bench(
         # Each layer of a saved model carries the dtype policy it was saved with; a global policy cannot change it.
         raise UsageError("--precision applies to built networks and keras:<Application> models; "
                          f"{model!r} computes in the dtype it was saved with")
-    if source is None:
+    if spec is not None:
         check_sweep_memory(spec, plan)
     check_outputs(csv, json, model_input(source))
 
@@ -152,32 +147,21 @@ def bench(
     from resnet_inspect.benchrender import bench_progress, print_bench
     from resnet_inspect.benchstats import bench_payload
     from resnet_inspect.export import versions
-    from resnet_inspect.inspect import inspect_model
+    from resnet_inspect.inspect import inspect_model, open_model
     from resnet_inspect.render import make_console
 
     core.configure_threads(plan.threads)  # before TensorFlow runs anything
     target = core.resolve_target(plan.device, plan.all_devices)
     free = core.free_memory(target)  # before TensorFlow reserves GPU memory
-    if model is None:
-        from resnet_inspect.builder import build_from_spec
+    walked, config, heading = open_model(
+        spec, source, unsafe, load_options, warn=lambda message: sys.stderr.write(message + "\n")
+    )
+    report = inspect_model(walked, config)
 
-        def build() -> object:
-            return build_from_spec(spec)
+    def build() -> object:
+        # Built again for each precision, under its dtype policy and on the device (or the strategy's scope).
+        return open_model(spec, source, unsafe, load_options)[0]
 
-        config, heading = spec.config(), spec.describe()
-        report = inspect_model(build(), config)
-    else:
-        from resnet_inspect.sources import describe, load_model, unsafe_warning
-
-        if unsafe:
-            sys.stderr.write(unsafe_warning(source) + "\n")
-
-        def build() -> object:  # built again for each precision policy, on the device
-            return load_model(source, unsafe, **load_options)[0]
-
-        walked, config = load_model(source, unsafe, **load_options)
-        heading = describe(walked, source)
-        report = inspect_model(walked, config)
     flops_per_image = report.totals.flops  # None with an unsupported layer: GFLOP/s then unknown
     memory = core.memory_check(report, plan, target, free)  # refuses before anything runs
 
