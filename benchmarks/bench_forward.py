@@ -4,7 +4,7 @@
 
 Three figures, all on the CPU, in one process:
 
-1. overhead: the images/s that `bench` reports (its own code path: ``resnet_inspect.bench.run_sweep``,
+1. overhead: the images/s that `bench` reports (its own code path: ``resnet_inspect.bench.run.run_sweep``,
    statistics from ``benchstats``) against a minimal hand-written loop over the *same* model object:
    ``f = tf.function(lambda x: model(x, training=False))``, then ``f(x).numpy()`` n times under one
    ``perf_counter`` pair. Batch 1 and 32, float32, no XLA. Goal: ours / minimal >= 0.97;
@@ -13,7 +13,7 @@ Three figures, all on the CPU, in one process:
    MACs and parameters of each from the graph walk;
 3. settings: every precision policy with and without XLA at batch 1 and 32, with bench's own step
    (``single_step``) and timing loop (``time_steps``); the best, and its share of the CPU's peak
-   (:func:`resnet_inspect.hardware.cpu_peak`).
+   (:func:`resnet_inspect.bench.hardware.cpu_peak`).
 
 Rounds interleave the contenders (the order rotates each round) so that drift in machine load hits
 all alike; the figure of each is its median over rounds, and ours / minimal is also given per round
@@ -34,14 +34,14 @@ from typing import Any
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from resnet_inspect import bench as core  # noqa: E402  (after the log level is set)
-from resnet_inspect import hardware  # noqa: E402
 from resnet_inspect._tf import keras, tf  # noqa: E402
-from resnet_inspect.benchstats import Precision, make_plan, make_result, time_steps  # noqa: E402
-from resnet_inspect.builder import build_from_spec  # noqa: E402
-from resnet_inspect.export import versions  # noqa: E402
-from resnet_inspect.specs import make_spec  # noqa: E402
-from resnet_inspect.walk import analyze  # noqa: E402
+from resnet_inspect.analysis.walk import analyze  # noqa: E402
+from resnet_inspect.bench import hardware  # noqa: E402
+from resnet_inspect.bench import run as core  # noqa: E402  (after the log level is set)
+from resnet_inspect.bench.stats import Precision, make_plan, make_result, time_steps  # noqa: E402
+from resnet_inspect.model.builder import build_from_spec  # noqa: E402
+from resnet_inspect.model.spec import make_spec  # noqa: E402
+from resnet_inspect.output.export import versions  # noqa: E402
 
 WARMUP = 2
 

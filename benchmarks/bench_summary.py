@@ -30,17 +30,17 @@ PHASES = r"""
 import io, json, time
 t0 = time.perf_counter()
 from resnet_inspect.cli import app  # typer, rich, the CLI modules: no TensorFlow yet
-from resnet_inspect.specs import make_spec
+from resnet_inspect.model.spec import make_spec
 spec = make_spec(50)
 t1 = time.perf_counter()
 import resnet_inspect._tf  # TensorFlow + Keras
 t2 = time.perf_counter()
-from resnet_inspect.builder import build_from_spec
+from resnet_inspect.model.builder import build_from_spec
 model = build_from_spec(spec)
 t3 = time.perf_counter()
-from resnet_inspect.walk import analyze
-from resnet_inspect.records import Level
-from resnet_inspect.render import print_report
+from resnet_inspect.analysis.walk import analyze
+from resnet_inspect.analysis.records import Level
+from resnet_inspect.output.render import print_report
 from rich.console import Console
 report = analyze(model, config=spec.config())
 t4 = time.perf_counter()

@@ -15,15 +15,16 @@ from typing import Any
 __version__ = "0.1.0"
 
 _LAZY = {
-    "build_resnet": "resnet_inspect.builder",
-    "build_from_spec": "resnet_inspect.builder",
-    "analyze": "resnet_inspect.walk",
+    "build_resnet": "resnet_inspect.model.builder",
+    "build_from_spec": "resnet_inspect.model.builder",
+    "analyze": "resnet_inspect.analysis.walk",
 }
 
 __all__ = ["__version__", "analyze", "build_from_spec", "build_resnet", "make_spec", "Report", "Level"]
 
-from resnet_inspect.records import Level, Report  # noqa: E402
-from resnet_inspect.specs import make_spec  # noqa: E402
+from resnet_inspect.analysis.records import Level  # noqa: E402
+from resnet_inspect.analysis.report import Report  # noqa: E402
+from resnet_inspect.model.spec import make_spec  # noqa: E402
 
 
 def __getattr__(name: str) -> Any:

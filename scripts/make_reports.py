@@ -14,7 +14,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from resnet_inspect.specs import DEPTHS
+from resnet_inspect.model.spec import DEPTHS
 
 REPORTS = Path(__file__).resolve().parent.parent / "reports"
 

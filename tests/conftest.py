@@ -13,9 +13,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 @functools.cache
 def built(depth: int | None = 50, **options):
     """(spec, model, report) for a network; cached so each is built once per test session."""
-    from resnet_inspect.builder import build_from_spec
-    from resnet_inspect.specs import make_spec
-    from resnet_inspect.walk import analyze
+    from resnet_inspect.analysis.walk import analyze
+    from resnet_inspect.model.builder import build_from_spec
+    from resnet_inspect.model.spec import make_spec
 
     spec = make_spec(depth, **options)
     model = build_from_spec(spec)

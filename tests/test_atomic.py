@@ -2,7 +2,7 @@
 only once the new one is complete.
 
 The kill tests run the real CLI in a child process with ``RESNET_INSPECT_WRITE_DELAY`` (the test hook
-of :mod:`resnet_inspect.export`): the child pauses once its new data is on disk in a temporary file and
+of :mod:`resnet_inspect.output.export`): the child pauses once its new data is on disk in a temporary file and
 before anything is renamed; the test waits for that temporary, then SIGKILLs the child.
 """
 
@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from resnet_inspect.errors import InspectError, UsageError
-from resnet_inspect.export import WRITE_DELAY_ENV, atomic_open, write_atomic, write_files_atomic
+from resnet_inspect.output.export import WRITE_DELAY_ENV, atomic_open, write_atomic, write_files_atomic
 
 TINY = ["--input-size", "32", "--blocks", "1,1", "--width", "8", "--classes", "10"]
 TEMPORARY = re.compile(r"^\..+\.[a-z0-9_]{8}\.tmp$")  # .<name>.<random>.tmp, as mkstemp names them

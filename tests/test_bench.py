@@ -16,8 +16,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from resnet_inspect import hardware
-from resnet_inspect.benchstats import (
+from resnet_inspect.analysis.liveness import last_uses, live_elements, peak_live
+from resnet_inspect.analysis.records import LayerRecord
+from resnet_inspect.bench import hardware
+from resnet_inspect.bench.stats import (
     BENCH_COLUMNS,
     DeviceKind,
     DeviceRequest,
@@ -33,8 +35,6 @@ from resnet_inspect.benchstats import (
 )
 from resnet_inspect.cli import app
 from resnet_inspect.errors import InspectError, UsageError
-from resnet_inspect.liveness import last_uses, live_elements, peak_live
-from resnet_inspect.records import LayerRecord
 
 ROOT = Path(__file__).resolve().parent.parent
 # A tiny network: two regular blocks of 8 filters on 32x32 inputs (a bench step takes about a millisecond).
@@ -354,7 +354,7 @@ def test_memory_estimate_and_refusal_by_hand() -> None:
 def test_cli_refuses_a_batch_beyond_free_memory(monkeypatch: pytest.MonkeyPatch, build) -> None:
     _, model, _ = build(None, **TINY_SPEC)
     # 4 MiB: room to build the tiny model (its weights and its 26 Keras layers, ~2.2 MiB, are checked
-    # first, see resnet_inspect.estimate), not for the batch.
+    # first, see resnet_inspect.analysis.estimate), not for the batch.
     monkeypatch.setattr(hardware, "host_free_bytes", lambda: 4 * 2**20)
     # Peak live set by hand: the 32x32x3 input (3,072) and its 3-pixel padding for the 7x7/2 conv,
     # 38x38x3 (4,332), are alive together: 7,404 elements x 4 B = 29,616 B per image.
@@ -406,8 +406,8 @@ def test_cli_bench_table_csv_and_json(tmp_path: Path, build) -> None:
 
 def test_every_step_runs_the_model_once(build) -> None:
     """A counter inside the model, incremented by each forward pass, sees warm-up + timed steps exactly."""
-    from resnet_inspect import bench as core
     from resnet_inspect._tf import keras, tf
+    from resnet_inspect.bench import run as core
 
     class Counter(keras.layers.Layer):
         def build(self, input_shape) -> None:
@@ -434,10 +434,10 @@ def test_every_step_runs_the_model_once(build) -> None:
 
 
 def test_mixed_precision_builds_in_the_compute_dtype() -> None:
-    from resnet_inspect import bench as core
     from resnet_inspect._tf import keras
-    from resnet_inspect.builder import build_from_spec
-    from resnet_inspect.specs import make_spec
+    from resnet_inspect.bench import run as core
+    from resnet_inspect.model.builder import build_from_spec
+    from resnet_inspect.model.spec import make_spec
 
     spec = make_spec(None, **TINY_SPEC)
     target = core.resolve_target(DeviceRequest(DeviceKind.CPU), False)
@@ -460,7 +460,7 @@ def test_xla_and_two_precisions() -> None:
 
 
 def test_ctrl_c_prints_what_was_measured_and_exits_130(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    from resnet_inspect.benchrender import BenchProgress
+    from resnet_inspect.output.bench_tables import BenchProgress
 
     original = BenchProgress.on_step
 
@@ -482,8 +482,8 @@ def test_ctrl_c_prints_what_was_measured_and_exits_130(monkeypatch: pytest.Monke
 
 
 def test_out_of_memory_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
-    from resnet_inspect import bench as core
     from resnet_inspect._tf import tf
+    from resnet_inspect.bench import run as core
 
     def exhausted(*args, **kwargs):
         def step() -> None:
@@ -606,7 +606,7 @@ def test_model_usage_errors(args: list[str], message: str) -> None:
 
 
 def test_version_v1_network() -> None:
-    result = run(*TINY, "--version", "v1", "-b", "1", "--warmup", "0", "--iterations", "1")
+    result = run(*TINY, "--arch-version", "v1", "-b", "1", "--warmup", "0", "--iterations", "1")
     assert result.exit_code == 0, result.output
     assert result.stdout.startswith("resnet-regular-1-1-v1 (post-activation)")
 
@@ -615,7 +615,7 @@ def test_version_v1_network() -> None:
 
 
 def test_gpu_target_peak_sums_its_devices() -> None:
-    from resnet_inspect import bench as core
+    from resnet_inspect.bench import run as core
 
     cpu = hardware.parse_cpuinfo(INTEL_SPR)
     one = core.Target("GPU", ("/device:GPU:0",), ("NVIDIA A100-SXM4-40GB",), cpu)

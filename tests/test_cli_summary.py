@@ -122,7 +122,7 @@ def test_exports_have_fixed_columns_and_are_deterministic(tmp_path: Path, build)
 
 def test_export_is_atomic_and_keeps_the_old_file_on_failure(tmp_path: Path) -> None:
     from resnet_inspect.errors import InspectError
-    from resnet_inspect.export import write_atomic
+    from resnet_inspect.output.export import write_atomic
 
     target = tmp_path / "report.csv"
     target.write_text("old complete report\n")

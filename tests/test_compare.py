@@ -12,9 +12,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from resnet_inspect import compare as core
+from resnet_inspect.analysis import compare as core
 from resnet_inspect.cli import app
-from resnet_inspect.specs import BlockKind, Version
+from resnet_inspect.model.spec import BlockKind, Version
+from resnet_inspect.output import payloads
 
 REGULAR, BOTTLENECK = BlockKind.REGULAR, BlockKind.BOTTLENECK
 
@@ -173,14 +174,14 @@ def test_model_totals_equal_count_params(build) -> None:
 
 def test_stage_columns(build) -> None:
     rows = core.compare_models(entries(build, (18, 50), input_size=32))
-    table = core.model_table(rows, core.CompareLevel.STAGE)
+    table = payloads.model_table(rows, core.CompareLevel.STAGE)
     stages = ["stem", "block_layer1", "block_layer2", "block_layer3", "block_layer4", "head"]
     assert [k for k in table[0] if k.endswith("_params")] == [f"{s}_params" for s in stages]
     assert table[0]["stem_params"] == table[1]["stem_params"] == 7 * 7 * 3 * 64 + 64  # 7x7 conv with bias
     # head: BN before the pool (4 per channel) and the dense logits (weights + biases).
     assert table[0]["head_params"] == 4 * 512 + 512 * 1000 + 1000
     assert table[1]["head_params"] == 4 * 2048 + 2048 * 1000 + 1000
-    assert "stem_params" not in core.model_table(rows, core.CompareLevel.MODEL)[0]
+    assert "stem_params" not in payloads.model_table(rows, core.CompareLevel.MODEL)[0]
 
 
 def test_build_models_reports_progress() -> None:
@@ -192,7 +193,7 @@ def test_build_models_reports_progress() -> None:
 
 
 def core_spec(depth: int):
-    from resnet_inspect.specs import make_spec
+    from resnet_inspect.model.spec import make_spec
 
     return make_spec(depth, input_size=32, classes=10)
 
@@ -201,7 +202,7 @@ def core_spec(depth: int):
 
 
 def test_names_parse_blocks_models_and_version_suffixes() -> None:
-    from resnet_inspect.specs import Version
+    from resnet_inspect.model.spec import Version
 
     assert core.parse_names(["Regular", "bottleneck"]).blocks == (REGULAR, BOTTLENECK)
     models = core.parse_names(["resnet18", "ResNet50-" + Version.V2.value]).models
@@ -232,7 +233,7 @@ def test_cli_block_comparison(tmp_path: Path) -> None:
     assert "bottleneck 69,632 vs regular 73,728 conv weights: 0.944× (-4,096)" in out
     assert "256 → 64" in out and "231,211,008" in out and "218,365,952" in out
     rows = list(csv.DictReader(out_csv.open()))
-    assert list(rows[0]) == list(core.BLOCK_COLUMNS)
+    assert list(rows[0]) == list(payloads.BLOCK_COLUMNS)
     assert [(r["block"], r["part"], r["kernel_shape"], r["weights"]) for r in rows] == [
         ("regular", "conv1", "3x3", str(3 * 3 * 64 * 64)),
         ("regular", "conv2", "3x3", str(3 * 3 * 64 * 64)),
@@ -290,7 +291,7 @@ def test_cli_model_comparison(tmp_path: Path, build) -> None:
 
 def test_cli_versions_suffix_and_option(tmp_path: Path, build) -> None:
     out = tmp_path / "v.json"
-    result = run("compare", "resnet18", "resnet18-v2", "--version", "v1", "--input-size", "32", "--json", str(out))
+    result = run("compare", "resnet18", "resnet18-v2", "--arch-version", "v1", "--input-size", "32", "--json", str(out))
     assert result.exit_code == 0, result.output
     assert result.stdout.startswith("2 models (v1/v2), input 32x32x3")
     doc = json.loads(out.read_text())
@@ -299,7 +300,7 @@ def test_cli_versions_suffix_and_option(tmp_path: Path, build) -> None:
     counts = [build(18, input_size=32, version=v)[1].count_params() for v in ("v1", "v2")]
     assert [r["params"] for r in doc["rows"]] == counts
     assert "resnet18-v1" in result.stdout  # the plain name is shown with its version when versions differ
-    result = run("compare", "resnet50-v1", "resnet50", "--version", "v1")
+    result = run("compare", "resnet50-v1", "resnet50", "--arch-version", "v1")
     assert result.exit_code == 2
     assert result.stderr == "Error: 'resnet50-v1' and 'resnet50' are the same network; name each once\n"
 
@@ -351,7 +352,7 @@ def test_usage_errors_are_one_line_exit_2_and_write_nothing(args: list[str], mes
 
 
 def test_known_names_come_from_the_tables() -> None:
-    from resnet_inspect.specs import DEPTHS, Version
+    from resnet_inspect.model.spec import DEPTHS, Version
 
     known = core.known_names()
     for name in [k.value for k in BlockKind] + [f"resnet{d}" for d in DEPTHS] + [f"-{v.value}" for v in Version]:
@@ -374,7 +375,7 @@ def test_help_and_usage_errors_do_not_import_tensorflow() -> None:
 
 
 def test_int_columns_with_an_unknown_stay_integers(tmp_path: Path) -> None:
-    from resnet_inspect.export import write_csv
+    from resnet_inspect.output.export import write_csv
 
     path = tmp_path / "t.csv"
     write_csv(path, [{"name": "a", "macs": 231_211_008}, {"name": "b", "macs": None}])

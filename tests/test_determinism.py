@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from resnet_inspect.benchstats import BENCH_COLUMNS, LARGEST_BATCH, RUN_METADATA
+from resnet_inspect.bench.stats import BENCH_COLUMNS, LARGEST_BATCH, RUN_METADATA
 
 TINY = ["--input-size", "32", "--blocks", "1,1", "--width", "8", "--classes", "10"]
 SMALL = ["--input-size", "32", "--width", "8", "--classes", "10"]
@@ -34,7 +34,7 @@ def commands(model: Path, bench: Path) -> list[list[str]]:
     """Every exporting command, writing into the current folder."""
     return [
         ["summary", *TINY, "--level", "layer", "--csv", "summary.csv", "--json", "summary.json"],
-        ["summary", "--depth", "18", *SMALL, "--version", "v1", "--verify", "--json", "verify.json"],
+        ["summary", "--depth", "18", *SMALL, "--arch-version", "v1", "--verify", "--json", "verify.json"],
         ["summary", "--model", str(model), "--csv", "model.csv", "--json", "model.json"],
         ["compare", "regular", "bottleneck", "--filters", "8", "--size", "8", "--csv", "blocks.csv",
          "--json", "blocks.json"],

@@ -9,10 +9,10 @@ import sys
 
 import pytest
 
+from resnet_inspect.analysis.estimate import KERAS_LAYER_BYTES, check_build, check_fits, estimate, estimate_block
+from resnet_inspect.analysis.liveness import peak_live
 from resnet_inspect.errors import InspectError, UsageError
-from resnet_inspect.estimate import KERAS_LAYER_BYTES, check_build, check_fits, estimate, estimate_block
-from resnet_inspect.liveness import peak_live
-from resnet_inspect.specs import make_spec
+from resnet_inspect.model.spec import make_spec
 
 SMALL = [
     dict(blocks=(1,), block_kind="regular", input_size=32, width=4, version="v1"),
@@ -69,8 +69,8 @@ def test_estimate_of_huge_requests_is_instant() -> None:
 @pytest.mark.parametrize("first", [False, True])
 @pytest.mark.parametrize(("kind", "version"), [("regular", "v1"), ("bottleneck", "v2"), ("bottleneck", "v1")])
 def test_block_estimate_matches_the_built_block(kind: str, version: str, first: bool) -> None:
-    from resnet_inspect.compare import BlockSetup, build_block
-    from resnet_inspect.specs import BlockKind, Version
+    from resnet_inspect.analysis.compare import BlockSetup, build_block
+    from resnet_inspect.model.spec import BlockKind, Version
 
     setup = BlockSetup(BlockKind(kind), filters=8, size=10, first=first, use_bias=False, version=Version(version))
     model = build_block(setup)
@@ -108,8 +108,8 @@ def test_keras_layer_bytes_is_what_a_layer_costs_here() -> None:
     """Build a deep, narrow network (weights < 0.1 MiB) in a fresh process: resident memory per layer."""
     code = (
         "import gc, json, psutil\n"
-        "from resnet_inspect.builder import build_from_spec\n"
-        "from resnet_inspect.specs import make_spec\n"
+        "from resnet_inspect.model.builder import build_from_spec\n"
+        "from resnet_inspect.model.spec import make_spec\n"
         "small = make_spec(None, blocks=(1, 1), block_kind='regular', input_size=32, width=1, classes=2)\n"
         "build_from_spec(small); gc.collect()\n"
         "before = psutil.Process().memory_info().rss\n"

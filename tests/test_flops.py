@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from resnet_inspect.flops import HANDLERS, LayerInfo, cost_of
+from resnet_inspect.analysis.flops import HANDLERS, LayerInfo, cost_of
 
 
 def walk_one(layer, input_shape):
     """Report of a one-layer model (the layer under test after an input)."""
     from resnet_inspect._tf import keras
-    from resnet_inspect.walk import analyze
+    from resnet_inspect.analysis.walk import analyze
 
     inputs = keras.Input(input_shape, name="x")
     model = keras.Model(inputs, layer(inputs))
@@ -60,7 +60,7 @@ def test_batchnorm_relu_add_pooling() -> None:
 
 def test_add_of_three_tensors() -> None:
     from resnet_inspect._tf import keras
-    from resnet_inspect.walk import analyze
+    from resnet_inspect.analysis.walk import analyze
 
     a, b, c = (keras.Input((5, 5, 2)) for _ in range(3))
     model = keras.Model([a, b, c], keras.layers.Add(name="add")([a, b, c]))
@@ -68,7 +68,7 @@ def test_add_of_three_tensors() -> None:
 
 
 def test_unknown_type_is_none_and_unknown_activation_is_uncountable() -> None:
-    from resnet_inspect.flops import Uncountable
+    from resnet_inspect.analysis.flops import Uncountable
 
     assert cost_of(LayerInfo("MysteryLayer", {}, ((3,),), (3,))) is None
     with pytest.raises(Uncountable):

@@ -23,9 +23,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from resnet_inspect import hardware
+from resnet_inspect.analysis.estimate import KERAS_LAYER_BYTES
+from resnet_inspect.bench import hardware
 from resnet_inspect.cli import app
-from resnet_inspect.estimate import KERAS_LAYER_BYTES
 
 # Keras' legacy HDF5 code calls np.array(x, copy=False) on its variables, which numpy 2 deprecates.
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation doesn't accept a copy keyword")
@@ -167,8 +167,8 @@ def expected_figures(build) -> dict[str, str]:
     figures["plot-classes-billion"] = figures["compare-classes-billion"] = figures["classes-billion"]
     by_width = tuple(keras_size(build, 18, input_size=32, width=w)[0] for w in (1, 2, 3))
     figures["width-huge"] = refusal("resnet18", quadratic(by_width, 10**9), layers18)
-    from resnet_inspect.compare import BlockSetup, build_block
-    from resnet_inspect.specs import BlockKind
+    from resnet_inspect.analysis.compare import BlockSetup, build_block
+    from resnet_inspect.model.spec import BlockKind
 
     by_filters = tuple(build_block(BlockSetup(BlockKind.REGULAR, filters=f, size=8)).count_params() for f in (1, 2, 3))
     block_layers = len(build_block(BlockSetup(BlockKind.REGULAR, filters=1, size=8)).layers)
@@ -278,8 +278,8 @@ CASES: list[Case] = [
          "'channels_first'.\n"),
     case("level-unknown", ["summary", "--level", "foo"], 2,
          "Error: Invalid value for '--level' / '-l': Value error, 'foo' is not one of 'stage', 'block', 'layer'.\n"),
-    case("version-unknown", ["summary", "--version", "v3"], 2,
-         "Error: Invalid value for '--version': Value error, 'v3' is not one of 'v1', 'v2'.\n"),
+    case("version-unknown", ["summary", "--arch-version", "v3"], 2,
+         "Error: Invalid value for '--arch-version': Value error, 'v3' is not one of 'v1', 'v2'.\n"),
     # summary: where the outputs go
     case("csv-empty", ["summary", *TINY, "--csv", ""], 2, "Error: --csv '.' is a folder; give a file path\n"),
     case("csv-folder", ["summary", *TINY, "--csv", "{out}"], 2, "Error: --csv '{out}' is a folder; give a file path\n"),
@@ -612,7 +612,7 @@ def test_bad_input_never_loads_tensorflow(files: dict[str, Path], tmp_path: Path
     code = (
         "import json, sys\n"
         "from typer.testing import CliRunner\n"
-        "from resnet_inspect import hardware\n"
+        "from resnet_inspect.bench import hardware\n"
         f"hardware.host_free_bytes = lambda: {FREE}\n"
         "hardware.gpu_free_bytes = lambda index=0: None\n"
         "from resnet_inspect.cli import app\n"
@@ -637,7 +637,7 @@ def test_bad_input_never_loads_tensorflow(files: dict[str, Path], tmp_path: Path
 def test_a_name_that_skips_parse_source_is_still_refused(name: str) -> None:
     """load_model checks again, once Keras is loaded: only a function of keras.applications' own modules."""
     from resnet_inspect.errors import UsageError
-    from resnet_inspect.sources import ModelSource, load_model
+    from resnet_inspect.model.sources import ModelSource, load_model
 
     with pytest.raises(UsageError, match=f"^unknown keras.applications model {re.escape(repr(name))}"):
         load_model(ModelSource(f"keras:{name}", application=name))
@@ -645,8 +645,8 @@ def test_a_name_that_skips_parse_source_is_still_refused(name: str) -> None:
 
 def test_keras_safe_mode_is_the_second_line(files: dict[str, Path], monkeypatch: pytest.MonkeyPatch) -> None:
     """With the JSON scan blinded, Keras' own safe mode still refuses the Lambda layer."""
-    from resnet_inspect import sources
     from resnet_inspect.errors import UsageError
+    from resnet_inspect.model import sources
 
     monkeypatch.setattr(sources, "_code_layers", lambda config: ())
     source = sources.parse_source(str(files["lambda.keras"]))
@@ -656,7 +656,7 @@ def test_keras_safe_mode_is_the_second_line(files: dict[str, Path], monkeypatch:
 
 
 def test_the_scan_finds_every_lambda(files: dict[str, Path]) -> None:
-    from resnet_inspect.sources import parse_source
+    from resnet_inspect.model.sources import parse_source
 
     assert parse_source(str(files["lambda.keras"])).code_layers == ("double",)
     assert parse_source(str(files["lambda.h5"])).code_layers == ("double",)

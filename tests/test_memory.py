@@ -6,15 +6,15 @@ import math
 
 import pytest
 
+from resnet_inspect.analysis.memory import Dtype, memory_rows, memory_totals
 from resnet_inspect.errors import UsageError
-from resnet_inspect.memory import Dtype, memory_rows, memory_totals
 
 
 @pytest.fixture(scope="module")
 def tiny():
     """input 4x4x1 -> conv 3x3 (2 filters, same) -> relu -> add(conv, relu) -> flatten -> dense 3."""
     from resnet_inspect._tf import keras
-    from resnet_inspect.walk import analyze
+    from resnet_inspect.analysis.walk import analyze
 
     layers = keras.layers
     x = keras.Input((4, 4, 1), name="input")
@@ -67,7 +67,7 @@ def test_dtype_scales_every_byte_count(tiny) -> None:
 
 def test_pooling_and_unknown_layers_keep_what_their_gradient_needs() -> None:
     from resnet_inspect._tf import keras
-    from resnet_inspect.walk import analyze
+    from resnet_inspect.analysis.walk import analyze
 
     layers = keras.layers
     x = keras.Input((8, 8, 2), name="input")
@@ -114,7 +114,7 @@ def test_batch_size_must_be_positive(tiny) -> None:
 
 def test_measured_peak_is_beside_the_estimate(build) -> None:
     """A real forward pass in a fresh process: the same order of magnitude as the estimate."""
-    from resnet_inspect.measure import measure_peak
+    from resnet_inspect.analysis.measure import measure_peak
 
     spec, _, report = build(18, input_size=64)
     estimate = memory_totals(report, 16, "float32").inference_peak_bytes

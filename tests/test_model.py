@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from resnet_inspect.specs import DEPTHS
+from resnet_inspect.model.spec import DEPTHS
 
 # --- an independent count of the seeds' network at 224x224 -------------------------------------------
 # Written from the seeds' description, not from the builder: stem 7x7/2 conv to 112x112, max pool to 56,
@@ -177,7 +177,7 @@ def test_levels_partition_the_layers(build) -> None:
 
 def test_analyze_any_functional_model_and_report_unsupported() -> None:
     from resnet_inspect._tf import keras
-    from resnet_inspect.walk import analyze
+    from resnet_inspect.analysis.walk import analyze
 
     inputs = keras.Input((8, 8, 3), name="x")
     y = keras.layers.Conv2D(4, 3, name="c")(inputs)

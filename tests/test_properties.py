@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 from test_hostile import make_files
 from typer.testing import CliRunner
 
-from resnet_inspect import hardware
+from resnet_inspect.bench import hardware
 from resnet_inspect.cli import app
 
 FREE = 256 * 2**20
@@ -47,7 +47,7 @@ NETWORK = {
     "--classes": ["10", "1", "0", "-5", "abc", "1000000000"],
     "--width": ["8", "4", "0", "-1", "1000000000", "w"],
     "--data-format": ["channels_last", "channels_first", "CHANNELS_FIRST", "nchw"],
-    "--version": ["v1", "v2", "V1", "v3"],
+    "--arch-version": ["v1", "v2", "V1", "v3"],
     "--csv": OUTPUTS,
     "--json": OUTPUTS,
 }
@@ -60,7 +60,7 @@ OPTIONS = {
                     "{files}/fifo.keras", "keras:os.system", "keras:Nope", "keras:", "missing.keras", ""],
     },
     "compare": {
-        **{k: NETWORK[k] for k in ("--input-size", "--classes", "--width", "--data-format", "--version", "--csv",
+        **{k: NETWORK[k] for k in ("--input-size", "--classes", "--width", "--data-format", "--arch-version", "--csv",
                                    "--json")},
         "--filters": ["8", "4", "0", "-2", "1000000000000", "x"],
         "--size": ["8", "14", "0", "-3", "10000000000", "y"],

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from resnet_inspect.receptive import layer_fields
-from resnet_inspect.records import Level
+from resnet_inspect.analysis.receptive import layer_fields
+from resnet_inspect.analysis.records import Level
 
 
 def _analyze(inputs, outputs):
     from resnet_inspect._tf import keras
-    from resnet_inspect.walk import analyze
+    from resnet_inspect.analysis.walk import analyze
 
     return analyze(keras.Model(inputs, outputs, name="chain"))
 
@@ -25,7 +25,7 @@ def test_small_chain_by_hand() -> None:
     d = layers.Conv2D(4, 3, dilation_rate=2, padding="same", name="dilated")(c)
     g = layers.GlobalAveragePooling2D(name="gap")(d)
     report = _analyze(x, layers.Dense(2, name="dense")(g))
-    fields = layer_fields(report)
+    fields = layer_fields(report.layers)
     got = {name: (f.size, f.jump) for name, f in fields.items()}
     assert got["input"] == ((1, 1), (1, 1))
     assert got["a"] == ((3, 3), (1, 1))  # 1 + (3 - 1) * 1
@@ -49,7 +49,7 @@ def test_skip_connection_takes_the_largest_path() -> None:
     short = layers.Conv2D(8, 1, name="short")(x)  # 1
     added = layers.Add(name="add")([short, long])  # the short path first: the order must not matter
     report = _analyze(x, layers.Conv2D(8, 3, padding="same", name="after")(added))
-    fields = layer_fields(report)
+    fields = layer_fields(report.layers)
     assert fields["short"].size == (1, 1)
     assert fields["long2"].size == (7, 7)
     assert fields["add"].size == (7, 7)
@@ -62,7 +62,7 @@ def test_non_square_kernels_keep_their_axes() -> None:
     x = keras.Input((20, 30, 1), name="input")
     y = keras.layers.Conv2D(1, (1, 5), strides=(1, 2), name="wide")(x)
     report = _analyze(x, keras.layers.Conv2D(1, (3, 1), name="tall")(y))
-    fields = layer_fields(report)
+    fields = layer_fields(report.layers)
     assert fields["wide"].size == (1, 5) and fields["wide"].jump == (1, 2)
     assert fields["tall"].size == (3, 5)  # height 1 + 2 * 1, width unchanged
     row = report.rows(Level.LAYER)[-1]
@@ -76,7 +76,7 @@ def test_unknown_layer_makes_the_rest_unknown() -> None:
     y = keras.layers.Conv2D(1, 3, name="conv")(x)
     y = keras.layers.UpSampling2D(name="up")(y)  # no receptive-field formula here
     report = _analyze(x, keras.layers.Conv2D(1, 3, name="after")(y))
-    fields = layer_fields(report)
+    fields = layer_fields(report.layers)
     assert fields["conv"].size == (3, 3)
     assert fields["up"] is None and fields["after"] is None
     rows = {r.name: r for r in report.rows(Level.LAYER)}
@@ -137,7 +137,7 @@ def test_keras_applications_resnet50_is_483_too() -> None:
     """Keras' own ResNet50 (v1, stride in the first 1x1, explicit ZeroPadding) is built by code nobody here
     wrote: its conv5 stage sees the published 483 pixels."""
     from resnet_inspect._tf import keras
-    from resnet_inspect.inspect import inspect_model
+    from resnet_inspect.analysis.inspection import inspect_model
 
     report = inspect_model(keras.applications.ResNet50(weights=None))
     stages = {r.name: (r.receptive_field, r.jump) for r in report.rows("stage")}

@@ -17,7 +17,7 @@ import pytest
 from typer.testing import CliRunner
 
 from resnet_inspect.cli import app
-from resnet_inspect.specs import DEPTHS
+from resnet_inspect.model.spec import DEPTHS
 
 ROOT = Path(__file__).resolve().parent.parent
 _spec = importlib.util.spec_from_file_location("make_reports", ROOT / "scripts" / "make_reports.py")
@@ -49,7 +49,7 @@ def with_versions_of(text: str, name: str, produced: str) -> str:
 @pytest.fixture
 def cached_builds(monkeypatch: pytest.MonkeyPatch, build) -> None:
     """Let the CLI reuse the session's built models (building all six depths again would double the time)."""
-    import resnet_inspect.inspect as inspect_module
+    import resnet_inspect.analysis.inspection as inspect_module
 
     real = inspect_module.inspect_spec
 

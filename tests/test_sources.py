@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from resnet_inspect.cli import app
 from resnet_inspect.errors import InspectError, UsageError
-from resnet_inspect.sources import application_names, parse_source
+from resnet_inspect.model.sources import application_names, parse_source
 
 # Keras' legacy HDF5 code calls np.array(x, copy=False) on its variables, which numpy 2 deprecates.
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation doesn't accept a copy keyword")
@@ -45,7 +45,7 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     lam = keras.Model(inputs, keras.layers.Conv2D(4, 3, name="conv")(doubled), name="lam")
     lam.save(paths["lambda.keras"])
     lam.save(paths["lambda.h5"])
-    from resnet_inspect.builder import build_resnet
+    from resnet_inspect.model.builder import build_resnet
 
     build_resnet(None, blocks=(1, 1), block_type="regular", input_size=32, width=8, classes=10, version="v1").save(
         paths["v1.keras"]
@@ -147,8 +147,8 @@ def test_a_folder_is_not_a_model(tmp_path: Path) -> None:
          "Error: --depth/-d cannot be combined with --model: the model defines its own network\n"),
         (["--model", "keras:ResNet50", "--no-bias"],
          "Error: --bias/--no-bias cannot be combined with --model: the model defines its own network\n"),
-        (["--model", "keras:ResNet50", "--version", "v1"],
-         "Error: --version cannot be combined with --model: the model defines its own network\n"),
+        (["--model", "keras:ResNet50", "--arch-version", "v1"],
+         "Error: --arch-version cannot be combined with --model: the model defines its own network\n"),
         (["--model", "keras:ResNet50", "--classes", "0"], "Error: --classes must be a positive integer, got 0\n"),
         (["--model", "keras:ResNet50", "--unsafe"], "Error: --unsafe applies to a model file, not to keras:ResNet50\n"),
         (["--unsafe"], "Error: --unsafe applies to a --model file\n"),
@@ -222,8 +222,8 @@ def test_unavailable_level_asked_for_explicitly(files: dict[str, Path], tmp_path
 
 
 def test_sequential_model_file(files: dict[str, Path]) -> None:
-    from resnet_inspect.inspect import inspect_model
-    from resnet_inspect.sources import load_model
+    from resnet_inspect.analysis.inspection import inspect_model
+    from resnet_inspect.model.sources import load_model
 
     model, config = load_model(str(files["seq.keras"]))
     report = inspect_model(model, config)
@@ -244,8 +244,8 @@ def test_lambda_model_with_unsafe_is_loaded_with_a_warning_and_listed_unsupporte
 
 
 def test_our_v1_network_saved_and_reloaded_keeps_its_blocks(files: dict[str, Path], build) -> None:
-    from resnet_inspect.inspect import inspect_model
-    from resnet_inspect.sources import load_model
+    from resnet_inspect.analysis.inspection import inspect_model
+    from resnet_inspect.model.sources import load_model
 
     model, config = load_model(str(files["v1.keras"]))
     report = inspect_model(model, config)
@@ -258,8 +258,8 @@ def test_our_v1_network_saved_and_reloaded_keeps_its_blocks(files: dict[str, Pat
 
 @pytest.mark.parametrize(("application", "blocks"), [("ResNet50", (3, 4, 6, 3)), ("ResNet50V2", (3, 4, 6, 3))])
 def test_keras_applications_resnets_are_grouped_by_stage_and_block(application: str, blocks: tuple) -> None:
-    from resnet_inspect.inspect import inspect_model
-    from resnet_inspect.sources import load_model
+    from resnet_inspect.analysis.inspection import inspect_model
+    from resnet_inspect.model.sources import load_model
 
     model, config = load_model(f"keras:{application}", input_size=(64, 64), classes=10)
     assert config == {
@@ -289,8 +289,8 @@ def test_keras_application_through_the_cli(tmp_path: Path) -> None:
 
 
 def test_non_resnet_application_gets_the_layer_level() -> None:
-    from resnet_inspect.inspect import inspect_model
-    from resnet_inspect.sources import load_model
+    from resnet_inspect.analysis.inspection import inspect_model
+    from resnet_inspect.model.sources import load_model
 
     model, config = load_model("keras:MobileNetV2", input_size=(32, 32), classes=10)
     report = inspect_model(model, config)
@@ -301,7 +301,7 @@ def test_non_resnet_application_gets_the_layer_level() -> None:
 
 
 def test_load_errors_are_project_errors(files: dict[str, Path]) -> None:
-    from resnet_inspect.sources import load_model
+    from resnet_inspect.model.sources import load_model
 
     with pytest.raises(UsageError, match="apply to keras:<Application> models"):
         load_model(str(files["tiny.keras"]), input_size=(32, 32))

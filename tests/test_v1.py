@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from resnet_inspect.analysis.paper import PAPER_GMACS, PUBLISHED_PARAMS, paper_row
 from resnet_inspect.cli import app
 from resnet_inspect.errors import UsageError
-from resnet_inspect.paper import PAPER_GMACS, PUBLISHED_PARAMS, paper_row
-from resnet_inspect.specs import DEPTHS, make_spec
+from resnet_inspect.model.spec import DEPTHS, make_spec
 
 PAPER_DEPTHS = (18, 34, 50, 101, 152)
 
@@ -131,7 +131,7 @@ def test_v1_names_and_descriptions() -> None:
     assert make_spec(None, blocks=(1, 1), version="v1", input_size=32).name == "resnet-bottleneck-1-1-v1"
     assert make_spec(50).describe().startswith("resnet50 v2 (pre-activation), bottleneck blocks 3-4-6-3")
     assert make_spec(50, version="v1").describe().startswith("resnet50-v1 (post-activation), bottleneck blocks")
-    assert make_spec(18, version="v1").config()["version"] == "v1"
+    assert make_spec(18, version="v1").config()["arch_version"] == "v1"
     with pytest.raises(UsageError, match="'v3' is not a valid Version"):
         make_spec(50, version="v3")
 
@@ -152,19 +152,19 @@ def run(*args: str):
 
 def test_summary_version_v1(tmp_path: Path) -> None:
     out = tmp_path / "r18.json"
-    result = run("summary", "--depth", "18", "--input-size", "32", "--version", "v1", "--no-bias", "--json", str(out))
+    result = run("summary", "--depth", "18", "--input-size", "32", "--arch-version", "v1", "--no-bias", "--json", str(out))
     assert result.exit_code == 0, result.output
     assert result.stdout.startswith("resnet18-v1 (post-activation), regular blocks 2-2-2-2, input 32x32x3")
     doc = json.loads(out.read_text())
     assert doc["model"] == "resnet18-v1"
-    assert doc["config"]["version"] == "v1"
+    assert doc["config"]["arch_version"] == "v1"
     assert doc["totals"]["trainable"] == PUBLISHED_PARAMS[18]  # parameters do not depend on the input size
 
 
 def test_summary_version_errors_and_the_tool_version() -> None:
-    result = run("summary", "--version", "v3")
+    result = run("summary", "--arch-version", "v3")
     assert result.exit_code == 2
-    assert result.stderr.startswith("Error: Invalid value for '--version'")
+    assert result.stderr.startswith("Error: Invalid value for '--arch-version'")
     assert result.stderr.count("\n") == 1
     result = run("--version")
     assert result.exit_code == 0

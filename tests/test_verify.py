@@ -16,16 +16,16 @@ from conftest import built
 from test_v1 import v1_by_hand
 from typer.testing import CliRunner
 
+from resnet_inspect.analysis.crosscheck import OUTSIDE, TfOp, attribute
+from resnet_inspect.analysis.paper import PAPER_GMACS
 from resnet_inspect.cli import app
-from resnet_inspect.crosscheck import OUTSIDE, TfOp, attribute
-from resnet_inspect.paper import PAPER_GMACS
 
 SMALL = 64  # exactness does not depend on the input size; 64 keeps the frozen graphs quick
 
 
 @functools.cache
 def verified(depth: int, version: str, size: int = SMALL, use_bias: bool = True):
-    from resnet_inspect.tfprofile import verify_model
+    from resnet_inspect.analysis.tfprofile import verify_model
 
     _, model, report = built(depth, version=version, input_size=size, use_bias=use_bias)
     return model, report, verify_model(model, report)
@@ -98,9 +98,9 @@ def test_attribution_resolves_tensorflow_scope_renaming() -> None:
 
 def test_verify_a_model_whose_layer_names_collide_with_tensorflow_renaming() -> None:
     from resnet_inspect._tf import keras
-    from resnet_inspect.inspect import inspect_model
-    from resnet_inspect.render import conv_check_text
-    from resnet_inspect.tfprofile import verify_model
+    from resnet_inspect.analysis.inspection import inspect_model
+    from resnet_inspect.analysis.tfprofile import verify_model
+    from resnet_inspect.output.render import conv_check_text
 
     inputs = keras.Input((4,), name="x")
     hidden = keras.layers.Dense(3, name="dense")(inputs)
@@ -117,9 +117,9 @@ def test_verify_a_model_whose_layer_names_collide_with_tensorflow_renaming() -> 
 
 
 def test_verify_keras_applications_resnet() -> None:
-    from resnet_inspect.inspect import inspect_model
-    from resnet_inspect.sources import load_model
-    from resnet_inspect.tfprofile import verify_model
+    from resnet_inspect.analysis.inspection import inspect_model
+    from resnet_inspect.analysis.tfprofile import verify_model
+    from resnet_inspect.model.sources import load_model
 
     model, config = load_model("keras:ResNet50", input_size=(SMALL, SMALL), classes=10)
     report = inspect_model(model, config)
@@ -150,9 +150,9 @@ def test_summary_verify_prints_and_exports(tmp_path: Path) -> None:
 
 def test_verify_needs_a_fixed_input_shape() -> None:
     from resnet_inspect._tf import keras
+    from resnet_inspect.analysis.inspection import inspect_model
+    from resnet_inspect.analysis.tfprofile import verify_model
     from resnet_inspect.errors import InspectError
-    from resnet_inspect.inspect import inspect_model
-    from resnet_inspect.tfprofile import verify_model
 
     inputs = keras.Input((None, None, 3), name="image")
     model = keras.Model(inputs, keras.layers.Conv2D(2, 3, name="conv")(inputs), name="anysize")

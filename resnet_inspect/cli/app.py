@@ -16,11 +16,11 @@ import typer
 from typer.core import TyperGroup
 from typer.exceptions import Abort, TyperException
 
-from resnet_inspect import hardware
+from resnet_inspect.analysis.estimate import check_build
+from resnet_inspect.bench import hardware
 from resnet_inspect.errors import InspectError, UsageError
-from resnet_inspect.estimate import check_build
-from resnet_inspect.sources import ModelSource, check_safe, parse_source
-from resnet_inspect.specs import (
+from resnet_inspect.model.sources import ModelSource, check_safe, parse_source
+from resnet_inspect.model.spec import (
     BlockKind,
     DataFormat,
     ResNetSpec,
@@ -117,7 +117,7 @@ DataFormatOpt = Annotated[DataFormat, typer.Option("--data-format", case_sensiti
 VersionOpt = Annotated[
     Version,
     typer.Option(
-        "--version",
+        "--arch-version",
         case_sensitive=False,
         help="v2: the seeds' pre-activation ResNet; v1: the paper's original post-activation network.",
     ),
@@ -154,7 +154,7 @@ def network_spec(
     version: Version = Version.V2,
 ) -> ResNetSpec:
     """Validate the network options into a spec (no TensorFlow), refusing one that cannot be built here
-    (:func:`resnet_inspect.estimate.check_build`)."""
+    (:func:`resnet_inspect.analysis.estimate.check_build`)."""
     if depth is not None and blocks is not None:
         raise UsageError("give either --depth or --blocks, not both")
     spec = make_spec(
@@ -211,7 +211,7 @@ def network_or_model(
     """Validate the network options, or ``--model`` and what goes with it (no TensorFlow).
 
     Returns ``(spec, None, {})`` for a network to build, ``(None, source, load options)`` for a --model;
-    :func:`resnet_inspect.inspect.open_model` takes them.
+    :func:`resnet_inspect.analysis.inspection.open_model` takes them.
     """
     if model is None:
         if unsafe:
@@ -226,7 +226,7 @@ def model_source(
 ) -> tuple[ModelSource, dict[str, Any]]:
     """Validate ``--model`` and the options given with it (no TensorFlow).
 
-    Returns the source and the keyword arguments for :func:`resnet_inspect.sources.load_model`.
+    Returns the source and the keyword arguments for :func:`resnet_inspect.model.sources.load_model`.
     """
     source = parse_source(model)
     allowed = APPLICATION_PARAMS if source.application is not None else ()

@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from resnet_inspect.benchstats import (
+from resnet_inspect.bench.stats import (
     BENCH_COLUMNS,
     DEFAULT_ITERATIONS,
     DEFAULT_WARMUP,
@@ -36,8 +36,8 @@ from resnet_inspect.cli.app import (
 )
 from resnet_inspect.cli.summary import check_outputs, model_input
 from resnet_inspect.errors import UsageError
-from resnet_inspect.export import write_csv, write_json
-from resnet_inspect.specs import DataFormat, ResNetSpec, Version
+from resnet_inspect.model.spec import DataFormat, ResNetSpec, Version
+from resnet_inspect.output.export import write_csv, write_json
 
 
 class Devices(str, enum.Enum):
@@ -74,13 +74,13 @@ ThreadsOpt = Annotated[Optional[int], typer.Option("--threads", help="TensorFlow
 
 
 def check_sweep_memory(spec: ResNetSpec, plan: BenchPlan) -> None:
-    """The memory refusal bench makes once the model is built (:func:`resnet_inspect.bench.memory_check`),
+    """The memory refusal bench makes once the model is built (:func:`resnet_inspect.bench.run.memory_check`),
     made first from the spec alone (no TensorFlow): same estimate, same message, nothing built.
 
     One replica is assumed (--devices all needs more), so only what cannot fit is refused here."""
-    from resnet_inspect import hardware
-    from resnet_inspect.benchstats import DeviceKind, check_memory, memory_estimate
-    from resnet_inspect.estimate import at_input, check_elements, estimate
+    from resnet_inspect.analysis.estimate import at_input, check_elements, estimate
+    from resnet_inspect.bench import hardware
+    from resnet_inspect.bench.stats import DeviceKind, check_memory, memory_estimate
 
     found = estimate(spec)
     check_elements(at_input(spec, max(plan.batch_sizes)), found.largest_tensor, max(plan.batch_sizes))
@@ -143,12 +143,11 @@ def bench(
     check_outputs(csv, json, model_input(source))
 
     # TensorFlow is imported from here on, once every option is valid.
-    from resnet_inspect import bench as core
-    from resnet_inspect.benchrender import bench_progress, print_bench
-    from resnet_inspect.benchstats import bench_payload
-    from resnet_inspect.export import versions
-    from resnet_inspect.inspect import inspect_model, open_model
-    from resnet_inspect.render import make_console
+    from resnet_inspect.analysis.inspection import inspect_model, open_model
+    from resnet_inspect.bench import run as core
+    from resnet_inspect.output.bench_tables import bench_progress, print_bench
+    from resnet_inspect.output.payloads import bench_payload, versions
+    from resnet_inspect.output.render import make_console
 
     core.configure_threads(plan.threads)  # before TensorFlow runs anything
     target = core.resolve_target(plan.device, plan.all_devices)

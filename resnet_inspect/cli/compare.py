@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from resnet_inspect import compare as core
+from resnet_inspect.analysis import compare as core
 from resnet_inspect.cli.app import (
     BiasOpt,
     ClassesOpt,
@@ -23,8 +23,9 @@ from resnet_inspect.cli.app import (
 )
 from resnet_inspect.cli.summary import check_outputs
 from resnet_inspect.errors import UsageError
-from resnet_inspect.export import write_csv, write_json
-from resnet_inspect.specs import DataFormat, ResNetSpec, Version
+from resnet_inspect.model.spec import DataFormat, ResNetSpec, Version
+from resnet_inspect.output import payloads
+from resnet_inspect.output.export import write_csv, write_json
 
 NamesArg = Annotated[
     Optional[list[str]],
@@ -116,7 +117,7 @@ def compare(
     reject_given(ctx, BLOCK_ONLY, "block comparisons (regular bottleneck)")
     specs = core.model_specs(
         selection.models,
-        # A plain name takes --version; a suffixed one (resnet50-v1) its own.
+        # A plain name takes --arch-version; a suffixed one (resnet50-v1) its own.
         lambda depth: network_spec(depth, None, None, input_size, classes, width, bias, data_format, version),
     )
     check_outputs(csv, json)
@@ -125,8 +126,8 @@ def compare(
 
 def check_block_builds(setup: core.BlockSetup) -> None:
     """Refuse, before building, a block too large for this machine (e.g. --filters 10**12)."""
-    from resnet_inspect.estimate import check_elements, check_estimate_builds, estimate_block
-    from resnet_inspect.hardware import host_free_bytes
+    from resnet_inspect.analysis.estimate import check_elements, check_estimate_builds, estimate_block
+    from resnet_inspect.bench.hardware import host_free_bytes
 
     found = estimate_block(
         setup.kind, setup.filters, setup.in_channels, setup.size, setup.first, setup.version, setup.use_bias,
@@ -138,21 +139,21 @@ def check_block_builds(setup: core.BlockSetup) -> None:
 
 
 def compare_blocks(setups: list[core.BlockSetup], csv: Optional[Path], json: Optional[Path]) -> None:
-    from resnet_inspect.render import make_console, print_block_comparison  # render imports nothing heavy
+    from resnet_inspect.output.render import make_console, print_block_comparison  # render imports nothing heavy
 
     sides = core.compare_blocks(setups)  # imports TensorFlow
     heading = block_heading(setups[0], [s.kind.value for s in setups])
     print_block_comparison(make_console(), sides, heading)
     if csv is not None:
-        write_csv(csv, core.block_table(sides), core.BLOCK_COLUMNS)
+        write_csv(csv, payloads.block_table(sides), payloads.BLOCK_COLUMNS)
     if json is not None:
-        write_json(json, core.blocks_payload(sides))
+        write_json(json, payloads.blocks_payload(sides))
 
 
 def compare_models(
     specs: tuple[tuple[str, ResNetSpec], ...], level: core.CompareLevel, csv: Optional[Path], json: Optional[Path]
 ) -> None:
-    from resnet_inspect.render import build_progress, make_console, print_model_comparison
+    from resnet_inspect.output.render import build_progress, make_console, print_model_comparison
 
     with build_progress(make_console(stderr=True), len(specs)) as step:
         entries = core.build_models(specs, step)  # imports TensorFlow
@@ -160,6 +161,6 @@ def compare_models(
     stages = core.stage_names(rows) if level is core.CompareLevel.STAGE else []
     print_model_comparison(make_console(), rows, model_heading([spec for _, spec in specs]), stages)
     if csv is not None:
-        write_csv(csv, core.model_table(rows, level))
+        write_csv(csv, payloads.model_table(rows, level))
     if json is not None:
-        write_json(json, core.models_payload(entries, rows, level))
+        write_json(json, payloads.models_payload(entries, rows, level))

@@ -6,6 +6,8 @@ from typing import Annotated
 
 import typer
 
+from resnet_inspect.analysis.memory import Dtype, check_batch_size
+from resnet_inspect.analysis.records import Level
 from resnet_inspect.cli.app import (
     BiasOpt,
     BlocksOpt,
@@ -22,9 +24,7 @@ from resnet_inspect.cli.app import (
     network_spec,
 )
 from resnet_inspect.cli.summary import LevelOpt, check_outputs
-from resnet_inspect.memory import Dtype, check_batch_size
-from resnet_inspect.records import Level
-from resnet_inspect.specs import DataFormat, ResNetSpec, Version
+from resnet_inspect.model.spec import DataFormat, ResNetSpec, Version
 
 # Shared with ``report``.
 MemoryBatchOpt = Annotated[int, typer.Option("--batch-size", "-b", help="Batch size of the memory estimate.")]
@@ -44,8 +44,8 @@ def check_measure(spec: ResNetSpec, batch_size: int, dtype: Dtype) -> None:
     """Refuse, before anything is built, a --measure whose forward pass cannot fit: the weights and
     layers at ``dtype``, and the activation peak for the batch, on the GPU if nvidia-smi shows one
     (the measurement runs there), else on the host."""
-    from resnet_inspect.estimate import KERAS_LAYER_BYTES, at_input, check_elements, check_fits, estimate
-    from resnet_inspect.hardware import gpu_free_bytes, host_free_bytes
+    from resnet_inspect.analysis.estimate import KERAS_LAYER_BYTES, at_input, check_elements, check_fits, estimate
+    from resnet_inspect.bench.hardware import gpu_free_bytes, host_free_bytes
 
     found = estimate(spec)
     check_elements(at_input(spec, batch_size), found.largest_tensor, batch_size)
@@ -87,10 +87,10 @@ def memory(
         check_measure(spec, batch_size, dtype)
     check_outputs(csv, json)
 
-    from resnet_inspect.bundle import REPORT_COLUMNS, make_bundle, memory_payload, merged_rows, with_measurement
-    from resnet_inspect.export import write_csv, write_json
-    from resnet_inspect.inspect import inspect_spec  # imports TensorFlow
-    from resnet_inspect.render import make_console, print_memory
+    from resnet_inspect.analysis.inspection import inspect_spec  # imports TensorFlow
+    from resnet_inspect.output.bundle import REPORT_COLUMNS, make_bundle, memory_payload, merged_rows, with_measurement
+    from resnet_inspect.output.export import write_csv, write_json
+    from resnet_inspect.output.render import make_console, print_memory
 
     report = inspect_spec(spec)
     report.rows(level)  # raises for an unavailable level before anything is measured or printed

@@ -6,9 +6,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from resnet_inspect.cli.app import CsvOpt, JsonOpt, app
-from resnet_inspect.cli.summary import check_outputs
-from resnet_inspect.paper import (
+from resnet_inspect.analysis.paper import (
     CITATION,
     PAPER_GMACS,
     PAPER_INPUT_SIZE,
@@ -18,6 +16,8 @@ from resnet_inspect.paper import (
     paper_row,
     paper_spec,
 )
+from resnet_inspect.cli.app import CsvOpt, JsonOpt, app
+from resnet_inspect.cli.summary import check_outputs
 
 PaperDepthOpt = Annotated[
     Optional[list[int]],
@@ -35,9 +35,11 @@ def paper(depth: PaperDepthOpt = None, csv: CsvOpt = None, json: JsonOpt = None)
     depths = paper_depths(depth or [])
     check_outputs(csv, json)
 
-    from resnet_inspect.export import CONVENTION, versions, write_csv, write_json
-    from resnet_inspect.inspect import inspect_spec  # imports TensorFlow
-    from resnet_inspect.render import make_console, print_paper
+    from resnet_inspect.analysis.flops import CONVENTION
+    from resnet_inspect.analysis.inspection import inspect_spec  # imports TensorFlow
+    from resnet_inspect.output.export import write_csv, write_json
+    from resnet_inspect.output.payloads import versions
+    from resnet_inspect.output.render import make_console, print_paper
 
     rows = [paper_row(d, inspect_spec(paper_spec(d))) for d in depths]
     print_paper(make_console(), rows, CITATION, PARAMS_SOURCE)

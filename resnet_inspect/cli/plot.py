@@ -23,11 +23,11 @@ from resnet_inspect.cli.app import (
     network_spec,
 )
 from resnet_inspect.errors import UsageError
-from resnet_inspect.export import check_output_path
-from resnet_inspect.specs import DataFormat, ResNetSpec, Version
+from resnet_inspect.model.spec import DataFormat, ResNetSpec, Version
+from resnet_inspect.output.export import check_output_path
 
 if TYPE_CHECKING:
-    from resnet_inspect.benchstats import BenchRow
+    from resnet_inspect.bench.stats import BenchRow
 
 ModelsArg = Annotated[
     Optional[list[str]],
@@ -79,14 +79,14 @@ def plot(
         if models:
             raise UsageError("give model names or --bench, not both")
         _reject(ctx, NETWORK, "with --bench: the chart shows the bench file as it is")
-        from resnet_inspect.benchfile import read_bench_csv
+        from resnet_inspect.bench.results import read_bench_csv
 
         check_png(out)
         rows = read_bench_csv(bench)
         plot_bench(rows, bench.name, out)
         return
     if models:
-        from resnet_inspect import compare
+        from resnet_inspect.analysis import compare
 
         _reject(ctx, ONE_NETWORK, "with model names: each name gives its depth (and version, e.g. resnet50-v1)")
         names = []
@@ -111,8 +111,8 @@ def plot(
 
 
 def plot_blocks(spec: ResNetSpec, out: Path) -> None:
-    from resnet_inspect import charts
-    from resnet_inspect.inspect import inspect_spec  # imports TensorFlow
+    from resnet_inspect.analysis.inspection import inspect_spec  # imports TensorFlow
+    from resnet_inspect.output import charts
 
     report = inspect_spec(spec)
     figure = charts.block_chart(report.rows("block"), f"{spec.name}: parameters and FLOPs per block")
@@ -121,8 +121,9 @@ def plot_blocks(spec: ResNetSpec, out: Path) -> None:
 
 
 def plot_models(specs: tuple[tuple[str, ResNetSpec], ...], out: Path) -> None:
-    from resnet_inspect import charts, compare
-    from resnet_inspect.render import build_progress, make_console
+    from resnet_inspect.analysis import compare
+    from resnet_inspect.output import charts
+    from resnet_inspect.output.render import build_progress, make_console
 
     with build_progress(make_console(stderr=True), len(specs)) as step:
         entries = compare.build_models(specs, step)  # imports TensorFlow
@@ -133,8 +134,8 @@ def plot_models(specs: tuple[tuple[str, ResNetSpec], ...], out: Path) -> None:
 
 
 def plot_bench(rows: Sequence[BenchRow], name: str, out: Path) -> None:
-    from resnet_inspect import charts
-    from resnet_inspect.benchfile import series
+    from resnet_inspect.bench.results import series
+    from resnet_inspect.output import charts
 
     charts.save_png(charts.bench_chart(series(rows), f"{name}: latency and throughput"), out)
     typer.echo(f"wrote {out}")

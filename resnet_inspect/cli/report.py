@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from resnet_inspect.analysis.memory import Dtype, check_batch_size
 from resnet_inspect.cli.app import (
     BiasOpt,
     BlocksOpt,
@@ -22,9 +23,8 @@ from resnet_inspect.cli.app import (
 )
 from resnet_inspect.cli.memory import DtypeOpt, MeasureOpt, MemoryBatchOpt, check_measure
 from resnet_inspect.cli.plot import BenchOpt
-from resnet_inspect.export import check_distinct, check_output_dir, check_output_path
-from resnet_inspect.memory import Dtype, check_batch_size
-from resnet_inspect.specs import DataFormat, Version
+from resnet_inspect.model.spec import DataFormat, Version
+from resnet_inspect.output.export import check_distinct, check_output_dir, check_output_path
 
 OutDirOpt = Annotated[
     Path,
@@ -56,19 +56,19 @@ def report(
         check_measure(spec, batch_size, dtype)
     bench_rows = ()
     if bench is not None:
-        from resnet_inspect.benchfile import read_bench_csv
+        from resnet_inspect.bench.results import read_bench_csv
 
         bench_rows = read_bench_csv(bench)
     check_output_dir(out, "--out")
-    from resnet_inspect.bundle import FILES
+    from resnet_inspect.output.bundle import FILES
 
     # Every file of the bundle can be written, and none of them is the --bench file read above.
     for name in FILES:
         check_output_path(out / name, "--out")
     check_distinct([(out / name, "--out") for name in FILES], [(bench, "--bench")] if bench is not None else [])
 
-    from resnet_inspect.bundle import make_bundle, with_measurement, write_bundle
-    from resnet_inspect.inspect import inspect_spec  # imports TensorFlow
+    from resnet_inspect.analysis.inspection import inspect_spec  # imports TensorFlow
+    from resnet_inspect.output.bundle import make_bundle, with_measurement, write_bundle
 
     walked = inspect_spec(spec)
     bundle = make_bundle(

@@ -9,6 +9,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from resnet_inspect.analysis.records import Level
 from resnet_inspect.cli.app import (
     BiasOpt,
     BlocksOpt,
@@ -27,10 +28,10 @@ from resnet_inspect.cli.app import (
     network_or_model,
     was_given,
 )
-from resnet_inspect.export import check_distinct, check_output_path, report_payload, write_csv, write_json
-from resnet_inspect.records import Level
-from resnet_inspect.sources import ModelSource
-from resnet_inspect.specs import DataFormat, Version
+from resnet_inspect.model.sources import ModelSource
+from resnet_inspect.model.spec import DataFormat, Version
+from resnet_inspect.output.export import check_distinct, check_output_path, write_csv, write_json
+from resnet_inspect.output.payloads import report_payload
 
 LevelOpt = Annotated[
     Level,
@@ -89,8 +90,8 @@ def summary(
     check_outputs(csv, json, model_input(source))
 
     # TensorFlow is imported from here on, once every option is valid.
-    from resnet_inspect.inspect import inspect_model, open_model
-    from resnet_inspect.render import make_console, print_report, print_verification
+    from resnet_inspect.analysis.inspection import inspect_model, open_model
+    from resnet_inspect.output.render import make_console, print_report, print_verification
 
     keras_model, config, heading = open_model(
         spec, source, unsafe, load_options, warn=lambda message: sys.stderr.write(message + "\n")
@@ -105,7 +106,7 @@ def summary(
     rows = report.rows(level)  # raises for an unavailable level before anything is printed
     verification = None
     if verify:
-        from resnet_inspect.tfprofile import verify_model
+        from resnet_inspect.analysis.tfprofile import verify_model
 
         verification = verify_model(keras_model, report)
     console = make_console()
@@ -117,7 +118,7 @@ def summary(
     if json is not None:
         payload = report_payload(report, level)
         if verification is not None:
-            from resnet_inspect.crosscheck import verification_payload
+            from resnet_inspect.analysis.crosscheck import verification_payload
 
             payload["verify"] = verification_payload(verification)
         write_json(json, payload)

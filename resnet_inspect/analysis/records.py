@@ -7,7 +7,7 @@ Plain data only (no TensorFlow, no rendering), JSON-serialisable through
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 Shape = tuple[int, ...]
@@ -78,7 +78,7 @@ class UnitRow:
     non_trainable: int
     macs: int | None
     flops: int | None
-    # Receptive field and jump of the unit's output, in input pixels (resnet_inspect.receptive):
+    # Receptive field and jump of the unit's output, in input pixels (resnet_inspect.analysis.receptive):
     # through skip connections, the largest over paths; None when a layer on the way is unknown.
     receptive_field: int | None = None
     jump: int | None = None
@@ -103,35 +103,3 @@ class Totals:
     macs_counted: int
     flops_counted: int
     unsupported: int
-
-
-@dataclass(frozen=True)
-class Report:
-    """The result of :func:`resnet_inspect.analyze`: the model's layers and where they belong."""
-
-    model_name: str
-    layers: tuple[LayerRecord, ...]
-    unsupported: tuple[Unsupported, ...]
-    config: tuple[tuple[str, Any], ...] = field(default=())
-
-    def rows(self, level: Level | str = Level.BLOCK) -> tuple[UnitRow, ...]:
-        from resnet_inspect.analysis import aggregate
-
-        return aggregate(self, Level(level))
-
-    @property
-    def totals(self) -> Totals:
-        from resnet_inspect.analysis import totals
-
-        return totals(self)
-
-    @property
-    def grouped(self) -> bool:
-        """True when every layer has a stage and block, so block and stage levels exist."""
-        return all(r.stage is not None and r.block is not None for r in self.layers)
-
-    def layer(self, name: str) -> LayerRecord:
-        for record in self.layers:
-            if record.name == name:
-                return record
-        raise KeyError(name)

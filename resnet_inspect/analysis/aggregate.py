@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 
-from resnet_inspect import naming, receptive
+from resnet_inspect.analysis import receptive
+from resnet_inspect.analysis.records import LayerRecord, Level, Totals, UnitRow
 from resnet_inspect.errors import UsageError
-from resnet_inspect.records import LayerRecord, Level, Report, Totals, UnitRow
+from resnet_inspect.model import naming
 
 _SUMMED = ("weights", "biases", "bn_trainable", "bn_non_trainable", "other", "params", "trainable", "non_trainable")
 
@@ -53,21 +54,21 @@ def _groups(records: Sequence[LayerRecord], key: str) -> dict[str, list[LayerRec
     return groups
 
 
-def aggregate(report: Report, level: Level) -> tuple[UnitRow, ...]:
-    """Rows of the report at ``level``: every layer, every block, or every stage."""
-    fields = receptive.layer_fields(report)
+def aggregate(layers: Sequence[LayerRecord], model_name: str, level: Level) -> tuple[UnitRow, ...]:
+    """Rows of a model's layers at ``level``: every layer, every block, or every stage."""
+    fields = receptive.layer_fields(layers)
     if level is Level.LAYER:
-        return tuple(_unit(r.name, r.layer_type, r.stage, [r], fields) for r in report.layers)
-    if not report.grouped:
-        ungrouped = next(r.name for r in report.layers if r.block is None)
+        return tuple(_unit(r.name, r.layer_type, r.stage, [r], fields) for r in layers)
+    ungrouped = next((r.name for r in layers if r.stage is None or r.block is None), None)
+    if ungrouped is not None:
         raise UsageError(
-            f"--level {level.value} is unavailable for {report.model_name}: its layer names "
+            f"--level {level.value} is unavailable for {model_name}: its layer names "
             f"(e.g. {ungrouped!r}) follow no known block scheme; use --level layer"
         )
     if level is Level.BLOCK:
         return tuple(
             _unit(block, naming.block_type(block, [m.name for m in members]), members[0].stage, members, fields)
-            for block, members in _groups(report.layers, "block").items()
+            for block, members in _groups(layers, "block").items()
         )
     return tuple(
         _unit(
@@ -77,12 +78,12 @@ def aggregate(report: Report, level: Level) -> tuple[UnitRow, ...]:
             members,
             fields,
         )
-        for stage, members in _groups(report.layers, "stage").items()
+        for stage, members in _groups(layers, "stage").items()
     )
 
 
-def totals(report: Report) -> Totals:
-    records = report.layers
+def totals(records: Sequence[LayerRecord], unsupported: int) -> Totals:
+    """Whole-model sums; MACs and FLOPs unknown when any layer's are (``unsupported`` layers)."""
     sums = {key: sum(getattr(r, key) for r in records) for key in _SUMMED}
     return Totals(
         layers=len(records),
@@ -90,6 +91,6 @@ def totals(report: Report) -> Totals:
         flops=_sum_known(r.flops for r in records),
         macs_counted=sum(r.macs or 0 for r in records),
         flops_counted=sum(r.flops or 0 for r in records),
-        unsupported=len(report.unsupported),
+        unsupported=unsupported,
         **sums,
     )

@@ -1,6 +1,6 @@
-"""The measured peak memory of one forward pass, beside the estimate of :mod:`resnet_inspect.memory`.
+"""The measured peak memory of one forward pass, beside the estimate of :mod:`resnet_inspect.analysis.memory`.
 
-The measurement runs in a fresh Python process (``python -m resnet_inspect.measure``)
+The measurement runs in a fresh Python process (``python -m resnet_inspect.analysis.measure``)
 so that nothing this process has loaded or cached counts, and this module
 imports TensorFlow only in that child:
 
@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from resnet_inspect.errors import InspectError
-from resnet_inspect.specs import ResNetSpec, make_spec
+from resnet_inspect.model.spec import ResNetSpec, make_spec
 
 WARMUP_PASSES = 2
 MEASURED_PASSES = 3
@@ -83,7 +83,7 @@ def measure_peak(spec: ResNetSpec, batch_size: int, dtype: str, estimate_bytes: 
     request = json.dumps({"spec": spec_options(spec), "batch_size": batch_size, "dtype": dtype})
     try:
         done = subprocess.run(
-            [sys.executable, "-m", "resnet_inspect.measure", request],
+            [sys.executable, "-m", "resnet_inspect.analysis.measure", request],
             capture_output=True,
             text=True,
             timeout=TIMEOUT_S,
@@ -130,7 +130,7 @@ def _child(request: dict[str, Any]) -> dict[str, Any]:
     import gc
 
     from resnet_inspect._tf import keras, tf
-    from resnet_inspect.builder import build_from_spec, input_shape
+    from resnet_inspect.model.builder import build_from_spec, input_shape
 
     spec = make_spec(**request["spec"])
     batch_size, dtype = int(request["batch_size"]), request["dtype"]

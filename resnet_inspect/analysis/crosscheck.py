@@ -1,6 +1,6 @@
 """Our FLOPs beside TensorFlow's own count of the frozen inference graph. No TensorFlow here.
 
-:mod:`resnet_inspect.tfprofile` freezes the model and runs ``tf.compat.v1.profiler`` (float
+:mod:`resnet_inspect.analysis.tfprofile` freezes the model and runs ``tf.compat.v1.profiler`` (float
 operations); it hands over every op of the graph as a :class:`TfOp`. This module gives each op to
 the Keras layer that made it (from its name scope), sums both counts per layer type and explains
 where the two conventions differ. The explanations are text; every number is computed.
@@ -17,7 +17,8 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from resnet_inspect.records import LayerRecord, Report
+from resnet_inspect.analysis.records import LayerRecord
+from resnet_inspect.analysis.report import Report
 
 METHOD = "tf.compat.v1.profiler float_operation on the frozen inference graph (training=False, batch 1)"
 OUTSIDE = "(outside any layer)"

@@ -2,7 +2,7 @@
 
 The model is traced once as a ``tf.function`` (``training=False``, batch 1), its variables are
 turned into constants (the frozen graph a deployment would run) and the profiler's
-``float_operation`` statistics are read op by op. :mod:`resnet_inspect.crosscheck` compares them
+``float_operation`` statistics are read op by op. :mod:`resnet_inspect.analysis.crosscheck` compares them
 with ours.
 """
 
@@ -18,9 +18,9 @@ from typing import Any
 from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
 from resnet_inspect._tf import keras, tf
-from resnet_inspect.crosscheck import TfOp, Verification, cross_check
+from resnet_inspect.analysis.crosscheck import TfOp, Verification, cross_check
+from resnet_inspect.analysis.report import Report
 from resnet_inspect.errors import InspectError
-from resnet_inspect.records import Report
 
 
 @contextlib.contextmanager

@@ -10,7 +10,7 @@ counts, inbound layers) at a chosen dtype and batch size:
   run one after another in graph order: a layer's output is allocated when it
   runs, and a tensor is freed once the last layer that reads it has run (the
   model's outputs are kept). Residual branches keep the block input alive until
-  the add (the sweep of :mod:`resnet_inspect.liveness`). Nothing is computed
+  the add (the sweep of :mod:`resnet_inspect.analysis.liveness`). Nothing is computed
   in place, so this is an upper bound for runtimes that reuse an input buffer
   (TensorFlow may, for ReLU);
 * training activation memory = the distinct tensors the backward pass needs,
@@ -29,10 +29,11 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from resnet_inspect import liveness
+from resnet_inspect.analysis import liveness
+from resnet_inspect.analysis.receptive import nd
+from resnet_inspect.analysis.records import LayerRecord, Level
+from resnet_inspect.analysis.report import Report
 from resnet_inspect.errors import InspectError, UsageError
-from resnet_inspect.receptive import nd
-from resnet_inspect.records import LayerRecord, Level, Report
 
 
 class Dtype(str, enum.Enum):

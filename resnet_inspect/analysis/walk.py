@@ -7,9 +7,11 @@ import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from resnet_inspect import flops, naming
 from resnet_inspect._tf import keras
-from resnet_inspect.records import LayerRecord, Report, Shape, Unsupported
+from resnet_inspect.analysis import flops
+from resnet_inspect.analysis.records import LayerRecord, Shape, Unsupported
+from resnet_inspect.analysis.report import Report
+from resnet_inspect.model import naming
 
 # Variable name (last path component) -> parameter role.
 WEIGHT_ROLES: dict[str, str] = {

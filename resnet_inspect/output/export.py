@@ -12,16 +12,14 @@ import contextlib
 import dataclasses
 import json
 import os
-import platform
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
 
-from resnet_inspect import __version__
+from resnet_inspect.analysis.records import UnitRow
 from resnet_inspect.errors import InspectError, UsageError
-from resnet_inspect.records import Level, Report, UnitRow
 
 # Temporary files are named .<name>.<random>.tmp beside their destination.
 TEMP_SUFFIX = ".tmp"
@@ -30,13 +28,6 @@ WRITE_DELAY_ENV = "RESNET_INSPECT_WRITE_DELAY"
 
 # Fixed column order of every table export.
 COLUMNS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(UnitRow))
-
-CONVENTION = {
-    "macs": "multiply-accumulates of Conv and Dense layers (what the ResNet paper calls FLOPs)",
-    "flops": "every floating-point operation of one inference pass: a multiply-add is 2; bias add, "
-    "BN scale and shift, ReLU, residual add and pooling are each counted",
-    "batch": 1,
-}
 
 
 def format_shape(shape: Sequence[int]) -> str:
@@ -235,37 +226,3 @@ def write_csv(path: Path, rows: Sequence[Any], columns: Sequence[str] | None = N
 def write_json(path: Path, payload: dict[str, Any]) -> None:
     text = json.dumps(payload, indent=2, ensure_ascii=False) + "\n"
     write_atomic(path, lambda f: f.write(text))
-
-
-def versions() -> dict[str, str]:
-    """Tool, TensorFlow, Keras and Python versions (TensorFlow must already be loaded)."""
-    import keras
-    import tensorflow as tf
-
-    return {
-        "resnet_inspect": __version__,
-        "tensorflow": tf.__version__,
-        "keras": keras.__version__,
-        "python": platform.python_version(),
-    }
-
-
-def row_dict(row: UnitRow) -> dict[str, Any]:
-    data = dataclasses.asdict(row)
-    data["output_shape"] = list(row.output_shape)
-    return data
-
-
-def report_payload(report: Report, level: Level) -> dict[str, Any]:
-    """The JSON document of ``summary --json``: plain data, fixed key order, no timestamps."""
-    return {
-        "model": report.model_name,
-        "level": level.value,
-        "config": dict(report.config),
-        "convention": CONVENTION,
-        "versions": versions(),
-        "totals": dataclasses.asdict(report.totals),
-        "unsupported": [dataclasses.asdict(u) for u in report.unsupported],
-        "columns": list(COLUMNS),
-        "rows": [row_dict(r) for r in report.rows(level)],
-    }

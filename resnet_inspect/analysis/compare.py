@@ -1,7 +1,7 @@
 """Comparisons: a regular block against a bottleneck block, and model against model. No rendering here.
 
-Blocks are built with the network's own block code (:class:`~resnet_inspect.builder.ResNetBuilder`)
-and models from specs; both are walked with the same :func:`~resnet_inspect.walk.analyze` as
+Blocks are built with the network's own block code (:class:`~resnet_inspect.model.builder.ResNetBuilder`)
+and models from specs; both are walked with the same :func:`~resnet_inspect.analysis.walk.analyze` as
 ``summary``, so every number below comes from built Keras layers.
 
 TensorFlow is imported only inside the functions that build something: parsing
@@ -17,11 +17,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from resnet_inspect import naming
+from resnet_inspect.analysis.records import Level, Shape, Totals, UnitRow
+from resnet_inspect.analysis.report import Report
 from resnet_inspect.errors import UsageError
-from resnet_inspect.export import CONVENTION, versions
-from resnet_inspect.records import Level, Report, Shape, Totals, UnitRow
-from resnet_inspect.specs import BLOCK_STRIDES, DEPTHS, BlockKind, DataFormat, ResNetSpec, Version
+from resnet_inspect.model import naming
+from resnet_inspect.model.spec import BLOCK_STRIDES, DEPTHS, BlockKind, DataFormat, ResNetSpec, Version
 
 # Seeds (004): "a regular ResNet block with 64 filters that takes in an input with 64 channels".
 DEFAULT_FILTERS = 64
@@ -181,7 +181,7 @@ class BlockSetup:
             "input_shape": list(self.input_shape),
             "use_bias": self.use_bias,
             "data_format": DataFormat(self.data_format).value,
-            "version": Version(self.version).value,
+            "arch_version": Version(self.version).value,
         }
 
 
@@ -194,7 +194,7 @@ def build_block(setup: BlockSetup) -> Any:
     (with the projection shortcut that version gives it: v2 always, v1 where the shape changes).
     """
     from resnet_inspect._tf import keras
-    from resnet_inspect.builder import BUILDERS
+    from resnet_inspect.model.builder import BUILDERS
 
     builder = BUILDERS[Version(setup.version)](setup.data_format, setup.use_bias)
     inputs = keras.Input(shape=setup.input_shape, name="input")
@@ -280,7 +280,7 @@ def block_side(setup: BlockSetup, report: Report) -> BlockSide:
 
 def compare_blocks(setups: Sequence[BlockSetup]) -> tuple[BlockSide, ...]:
     """Build and walk each block (imports TensorFlow)."""
-    from resnet_inspect.walk import analyze
+    from resnet_inspect.analysis.walk import analyze
 
     return tuple(block_side(s, analyze(build_block(s), config=s.config())) for s in setups)
 
@@ -296,70 +296,6 @@ def difference(value: int | None, base: int | None) -> int | None:
     if value is None or base is None:
         return None
     return value - base
-
-
-BLOCK_COLUMNS: tuple[str, ...] = (
-    "block",
-    "part",
-    "name",
-    "kernel_shape",
-    "in_channels",
-    "out_channels",
-    "output_shape",
-    "weights",
-    "biases",
-    "bn_trainable",
-    "bn_non_trainable",
-    "params",
-    "macs",
-    "flops",
-)
-TOTAL_PART = "total"
-
-
-def block_table(sides: Sequence[BlockSide]) -> list[dict[str, Any]]:
-    """Export rows: each conv of each block, then the block's total (part ``total``, all its layers)."""
-    rows: list[dict[str, Any]] = []
-    for side in sides:
-        for conv in side.convs:
-            rows.append(
-                {
-                    "block": conv.block,
-                    "part": conv.part,
-                    "name": conv.name,
-                    "kernel_shape": conv.kernel_shape,
-                    "in_channels": conv.in_channels,
-                    "out_channels": conv.out_channels,
-                    "output_shape": conv.output_shape,
-                    "weights": conv.weights,
-                    "biases": conv.biases,
-                    "bn_trainable": 0,
-                    "bn_non_trainable": 0,
-                    "params": conv.weights + conv.biases,
-                    "macs": conv.macs,
-                    "flops": conv.flops,
-                }
-            )
-        totals = side.totals
-        rows.append(
-            {
-                "block": side.setup.kind.value,
-                "part": TOTAL_PART,
-                "name": side.setup.scope,
-                "kernel_shape": (),
-                "in_channels": side.in_channels,
-                "out_channels": side.out_channels,
-                "output_shape": side.output_shape,
-                "weights": totals.weights,
-                "biases": totals.biases,
-                "bn_trainable": totals.bn_trainable,
-                "bn_non_trainable": totals.bn_non_trainable,
-                "params": totals.params,
-                "macs": totals.macs,
-                "flops": totals.flops,
-            }
-        )
-    return rows
 
 
 # --- models ----------------------------------------------------------------------------------------
@@ -417,7 +353,7 @@ def build_models(
 
     ``progress(done, label)`` is called before each build, and once more with ``done == len(entries)``.
     """
-    from resnet_inspect.inspect import inspect_spec
+    from resnet_inspect.analysis.inspection import inspect_spec
 
     built = []
     for done, (label, spec) in enumerate(entries):
@@ -469,87 +405,4 @@ def stage_names(rows: Sequence[ModelRow]) -> list[str]:
     return names
 
 
-STAGE_FIELDS = ("params", "macs", "flops")
-
-
-def model_table(rows: Sequence[ModelRow], level: CompareLevel) -> list[dict[str, Any]]:
-    """Export rows: a model's description, totals, ``<key>_diff``/``<key>_ratio``; with ``level`` stage,
-    ``<stage>_params``, ``<stage>_macs`` and ``<stage>_flops`` too."""
-    stages = stage_names(rows) if level is CompareLevel.STAGE else []
-    table = []
-    for row in rows:
-        data: dict[str, Any] = {
-            "name": row.name,
-            "version": row.version,
-            "block_type": row.block_type,
-            "blocks": "-".join(str(n) for n in row.blocks),
-            "output_shape": row.output_shape,
-            "features_shape": row.features_shape,
-            **dataclasses.asdict(row.totals),
-            **{f"{key}_diff": value for key, value in row.diff.items()},
-            **{f"{key}_ratio": value for key, value in row.ratio.items()},
-        }
-        by_name = {stage.name: stage for stage in row.stages}
-        for stage in stages:
-            for field in STAGE_FIELDS:
-                data[f"{stage}_{field}"] = getattr(by_name[stage], field) if stage in by_name else None
-        table.append(data)
-    return table
-
-
 # --- JSON documents (plain data, fixed key order, no timestamps) -------------------------------------
-
-
-def _unsupported(report: Report) -> list[dict[str, Any]]:
-    return [dataclasses.asdict(u) for u in report.unsupported]
-
-
-def blocks_payload(sides: Sequence[BlockSide]) -> dict[str, Any]:
-    """The JSON document of ``compare regular bottleneck --json``."""
-    base = sides[0]
-    return {
-        "comparison": "blocks",
-        "convention": CONVENTION,
-        "versions": versions(),
-        "blocks": [
-            {
-                "config": side.setup.config(),
-                "input_shape": list(side.input_shape),
-                "output_shape": list(side.output_shape),
-                "in_channels": side.in_channels,
-                "out_channels": side.out_channels,
-                "totals": dataclasses.asdict(side.totals),
-                "unsupported": _unsupported(side.report),
-            }
-            for side in sides
-        ],
-        "ratios": [
-            {
-                "block": side.setup.kind.value,
-                "against": base.setup.kind.value,
-                **{
-                    key: ratio(getattr(side.totals, key), getattr(base.totals, key))
-                    for key in ("weights", "biases", "bn_trainable", "params", "macs", "flops")
-                },
-            }
-            for side in sides[1:]
-        ],
-        "columns": list(BLOCK_COLUMNS),
-        "rows": block_table(sides),
-    }
-
-
-def models_payload(entries: Sequence[ModelEntry], rows: Sequence[ModelRow], level: CompareLevel) -> dict[str, Any]:
-    """The JSON document of ``compare resnet18 resnet34 ... --json``."""
-    table = model_table(rows, level)
-    return {
-        "comparison": "models",
-        "level": level.value,
-        "against": rows[0].name,
-        "convention": CONVENTION,
-        "versions": versions(),
-        "models": [{"label": entry.label, **entry.spec.config()} for entry in entries],
-        "unsupported": {entry.label: _unsupported(entry.report) for entry in entries},
-        "columns": list(table[0]),
-        "rows": table,
-    }

@@ -27,7 +27,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from resnet_inspect.records import LayerRecord, Report
+from resnet_inspect.analysis.records import LayerRecord
 
 
 @dataclass(frozen=True)
@@ -132,10 +132,10 @@ def _start(record: LayerRecord) -> Field:
     return Field((1,) * n, (1,) * n)
 
 
-def layer_fields(report: Report) -> dict[str, Field | None]:
+def layer_fields(layers: Sequence[LayerRecord]) -> dict[str, Field | None]:
     """The field of every layer's output, in graph order; None where it cannot be known."""
     fields: dict[str, Field | None] = {}
-    for record in report.layers:
+    for record in layers:
         fields[record.name] = _field_of(record, fields)
     return fields
 

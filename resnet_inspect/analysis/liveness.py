@@ -14,7 +14,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from resnet_inspect.records import LayerRecord
+from resnet_inspect.analysis.records import LayerRecord
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 
 Figures are made with :class:`matplotlib.figure.Figure` directly (no pyplot and
 no global backend state) and written atomically through
-:mod:`resnet_inspect.export`. The PNG metadata carries no software version or
+:mod:`resnet_inspect.output.export`. The PNG metadata carries no software version or
 date, so the same data gives the same file.
 """
 
@@ -14,8 +14,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from resnet_inspect.export import write_atomic
-from resnet_inspect.records import UnitRow
+from resnet_inspect.analysis.records import UnitRow
+from resnet_inspect.output.export import write_atomic
 
 DPI = 100
 # Block-level figures grow with the number of blocks (ResNet-200 has 68), within these bounds (inches).

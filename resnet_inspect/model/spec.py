@@ -160,7 +160,7 @@ class ResNetSpec:
         """Plain, JSON-serialisable configuration."""
         return {
             "name": self.name,
-            "version": self.version.value,
+            "arch_version": self.version.value,
             "depth": self.depth,
             "blocks": list(self.blocks),
             "block_type": self.block_kind.value,

@@ -6,13 +6,13 @@ import dataclasses
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from resnet_inspect import naming
 from resnet_inspect._tf import keras
-from resnet_inspect.builder import build_from_spec
-from resnet_inspect.records import Report
-from resnet_inspect.sources import ModelSource, describe, load_model, unsafe_warning
-from resnet_inspect.specs import ResNetSpec
-from resnet_inspect.walk import analyze
+from resnet_inspect.analysis.report import Report
+from resnet_inspect.analysis.walk import analyze
+from resnet_inspect.model import naming
+from resnet_inspect.model.builder import build_from_spec
+from resnet_inspect.model.sources import ModelSource, describe, load_model, unsafe_warning
+from resnet_inspect.model.spec import ResNetSpec
 
 
 def inspect_spec(spec: ResNetSpec) -> Report:

@@ -1,7 +1,7 @@
 """The paper's Table 1 beside our v1 networks: the published figures, in one place. No TensorFlow here.
 
 The paper counts "FLOPs" as multiply-adds, i.e. our MACs, for a 224x224 input. Its networks have
-BN after every conv and no conv bias, which is what ``--version v1 --no-bias`` builds.
+BN after every conv and no conv bias, which is what ``--arch-version v1 --no-bias`` builds.
 """
 
 from __future__ import annotations
@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from resnet_inspect.analysis.report import Report
 from resnet_inspect.errors import InspectError, UsageError
-from resnet_inspect.records import Report
-from resnet_inspect.specs import ResNetSpec, Version, make_spec
+from resnet_inspect.model.spec import ResNetSpec, Version, make_spec
 
 CITATION = (
     'K. He, X. Zhang, S. Ren, J. Sun, "Deep Residual Learning for Image Recognition", CVPR 2016 '

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from resnet_inspect.errors import InspectError, UsageError
+from resnet_inspect.units import human_bytes
 
 DEFAULT_BATCH_SIZES: tuple[int, ...] = (1, 32)
 DEFAULT_WARMUP = 3
@@ -346,7 +347,7 @@ class MemoryEstimate:
     Weights: every parameter is a float32 variable; under a mixed policy each
     layer also casts its variables to the compute dtype, so a second copy at
     2 bytes is counted. Activations: the largest set of layer outputs alive at
-    once (:mod:`resnet_inspect.liveness`) at the compute dtype, per image; on a
+    once (:mod:`resnet_inspect.analysis.liveness`) at the compute dtype, per image; on a
     device without native float16/bfloat16 units (a CPU without AVX512_FP16/BF16
     or AMX) the kernels convert to float32 inside, so each element also counts a
     4-byte float32 copy (``resnet-inspect memory --measure``: ResNet-18, batch 4,
@@ -393,14 +394,6 @@ def memory_estimate(
     )
 
 
-def human_bytes(value: float) -> str:
-    """Binary units: 512 B, 9.2 MiB, 3.07 GiB, 7.28 TiB."""
-    for unit, scale in (("TiB", 2**40), ("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
-        if abs(value) >= scale:
-            return f"{value / scale:,.{2 if scale >= 2**30 else 1}f} {unit}"
-    return f"{value:,.0f} B"
-
-
 def check_memory(estimates: Sequence[MemoryEstimate], batch_sizes: Sequence[int], free: int,
                  shared: bool, where: str) -> None:
     """Refuse, before anything runs, a batch whose estimate exceeds the free memory.
@@ -423,60 +416,3 @@ def check_memory(estimates: Sequence[MemoryEstimate], batch_sizes: Sequence[int]
 
 
 # --- export ------------------------------------------------------------------------------------
-
-
-def bench_payload(
-    model: str,
-    config: dict[str, Any],
-    environment: Sequence[tuple[str, str]],
-    plan: BenchPlan,
-    flops_per_image: int | None,
-    results: Sequence[BenchResult],
-    versions: dict[str, str],
-) -> dict[str, Any]:
-    """The JSON document of ``bench --json``: plain data, fixed key order, no timestamps.
-
-    ``rows`` carry exactly the CSV columns; ``runs`` what each row was measured from.
-    """
-    import dataclasses
-
-    from resnet_inspect.export import CONVENTION
-
-    return {
-        "model": model,
-        "config": config,
-        "convention": {
-            **CONVENTION,
-            "step": "one forward pass of batch_size images in inference mode, the result brought to the host",
-            "statistics": "over timed steps only; percentiles by linear interpolation; std with n-1",
-            "images_per_s": "batch_size / mean step time",
-            "gflops_per_s": "flops_per_image x batch_size / mean step time / 1e9",
-            "pct_of_peak": "gflops_per_s / the device's peak (environment); empty when the peak is unknown",
-        },
-        "versions": versions,
-        # What changes from run to run besides the timings (free memory) stays on the console:
-        # the rest of the file is the same for the same command on the same machine.
-        "environment": {key: value for key, value in environment if key not in RUN_METADATA},
-        "settings": {
-            "warmup": plan.warmup,
-            "iterations": plan.iterations,
-            "min_time_s": plan.min_time,
-            "threads": plan.threads,
-            "xla": plan.xla,
-            "devices": "all" if plan.all_devices else "one",
-        },
-        "flops_per_image": flops_per_image,
-        "columns": list(BENCH_COLUMNS),
-        "rows": [dataclasses.asdict(r.row) for r in results],
-        "runs": [
-            {
-                "batch_size": r.row.batch_size,
-                "precision": r.row.precision,
-                "replicas": r.replicas,
-                "warmup": r.warmup,
-                "steps": len(r.times_ms),
-                "times_ms": list(r.times_ms),
-            }
-            for r in results
-        ],
-    }

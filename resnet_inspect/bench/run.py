@@ -13,7 +13,7 @@ Method, for each (precision, batch size) of a plan:
    on the host (``.numpy()``), so asynchronous devices are synchronised and
    every step's time is the whole step.
 
-Statistics and rates are computed in :mod:`resnet_inspect.benchstats` (no TensorFlow).
+Statistics and rates are computed in :mod:`resnet_inspect.bench.stats` (no TensorFlow).
 """
 
 from __future__ import annotations
@@ -23,9 +23,11 @@ import functools
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
-from resnet_inspect import hardware
 from resnet_inspect._tf import keras, tf
-from resnet_inspect.benchstats import (
+from resnet_inspect.analysis.liveness import peak_live
+from resnet_inspect.analysis.report import Report
+from resnet_inspect.bench import hardware
+from resnet_inspect.bench.stats import (
     LARGEST_BATCH,
     BenchPlan,
     BenchResult,
@@ -35,14 +37,12 @@ from resnet_inspect.benchstats import (
     StepHook,
     StepsInterrupted,
     check_memory,
-    human_bytes,
     make_result,
     memory_estimate,
     time_steps,
 )
 from resnet_inspect.errors import InspectError, UsageError
-from resnet_inspect.liveness import peak_live
-from resnet_inspect.records import Report
+from resnet_inspect.units import human_bytes
 
 Builder = Callable[[], keras.Model]
 

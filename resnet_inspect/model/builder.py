@@ -10,7 +10,7 @@ Differences from the seeds, and why:
 * The final average pool covers the whole ``H x W`` map; the seeds use
   ``pool_size = width``, which is the same for square inputs and would fail
   for non-square ones.
-* Scopes become name prefixes joined with '.' (see :mod:`resnet_inspect.naming`).
+* Scopes become name prefixes joined with '.' (see :mod:`resnet_inspect.model.naming`).
 """
 
 from __future__ import annotations
@@ -20,9 +20,9 @@ import sys
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from resnet_inspect import naming
 from resnet_inspect._tf import keras
-from resnet_inspect.specs import (
+from resnet_inspect.model import naming
+from resnet_inspect.model.spec import (
     STEM_CONV_KERNEL,
     STEM_CONV_STRIDE,
     STEM_POOL_SIZE,
@@ -267,7 +267,7 @@ def recursion_room(frames: int) -> Iterator[None]:
 
 def build_from_spec(spec: ResNetSpec) -> keras.Model:
     """Build the functional model for a validated spec (random weights, nothing downloaded)."""
-    from resnet_inspect.estimate import estimate
+    from resnet_inspect.analysis.estimate import estimate
 
     builder = BUILDERS[spec.version](spec.data_format, spec.use_bias)
     with recursion_room(estimate(spec).layers):

@@ -292,3 +292,11 @@ def cost_of(info: LayerInfo) -> Cost | None:
     if handler is None:
         return None
     return handler(info)
+
+
+CONVENTION = {
+    "macs": "multiply-accumulates of Conv and Dense layers (what the ResNet paper calls FLOPs)",
+    "flops": "every floating-point operation of one inference pass: a multiply-add is 2; bias add, "
+    "BN scale and shift, ReLU, residual add and pooling are each counted",
+    "batch": 1,
+}

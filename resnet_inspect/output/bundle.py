@@ -1,7 +1,7 @@
 """The report bundle: CSV and JSON tables, a Markdown report and its charts, in one folder. No TensorFlow.
 
 Everything is computed and rendered in memory first, then each file is
-written atomically (:mod:`resnet_inspect.export`), so a failure while making
+written atomically (:mod:`resnet_inspect.output.export`), so a failure while making
 the report leaves no file half-written. The data files carry no timestamps and
 no paths: the same command gives byte-identical text files.
 """
@@ -15,24 +15,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from resnet_inspect import charts
-from resnet_inspect.benchfile import series
-from resnet_inspect.benchstats import BenchRow
-from resnet_inspect.export import (
-    COLUMNS,
-    CONVENTION,
-    format_shape,
-    report_payload,
-    row_dict,
-    rows_frame,
-    versions,
-    write_files_atomic,
-)
-from resnet_inspect.measure import Measurement
-from resnet_inspect.memory import Dtype, MemoryRow, MemoryTotals, memory_rows, memory_totals
-from resnet_inspect.records import Level, Report, UnitRow
-from resnet_inspect.render import count, giga, known, mega, mib
-from resnet_inspect.specs import ResNetSpec
+from resnet_inspect.analysis.flops import CONVENTION
+from resnet_inspect.analysis.measure import Measurement
+from resnet_inspect.analysis.memory import Dtype, MemoryRow, MemoryTotals, memory_rows, memory_totals
+from resnet_inspect.analysis.records import Level, UnitRow
+from resnet_inspect.analysis.report import Report
+from resnet_inspect.bench.results import series
+from resnet_inspect.bench.stats import BenchRow
+from resnet_inspect.model.spec import ResNetSpec
+from resnet_inspect.output import charts
+from resnet_inspect.output.export import COLUMNS, format_shape, rows_frame, write_files_atomic
+from resnet_inspect.output.payloads import report_payload, row_dict, versions
+from resnet_inspect.output.render import count, giga, known, mega, mib
 
 MEMORY_COLUMNS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(MemoryRow) if f.name != "name")
 REPORT_COLUMNS: tuple[str, ...] = COLUMNS + MEMORY_COLUMNS
@@ -98,7 +92,7 @@ def with_measurement(bundle: Bundle, spec: ResNetSpec, measure: bool) -> Bundle:
     (TensorFlow runs in a child process)."""
     if not measure:
         return bundle
-    from resnet_inspect.measure import measure_peak
+    from resnet_inspect.analysis.measure import measure_peak
 
     totals = bundle.totals
     measured = measure_peak(spec, totals.batch_size, totals.dtype, totals.inference_peak_bytes)
@@ -156,7 +150,7 @@ def render_files(bundle: Bundle) -> dict[str, bytes]:
 
 def write_bundle(bundle: Bundle, out: Path) -> list[Path]:
     """Render everything, then write the files into ``out`` (created if missing) as one: every file's
-    data reaches disk before any existing file is replaced (:func:`resnet_inspect.export.write_files_atomic`)."""
+    data reaches disk before any existing file is replaced (:func:`resnet_inspect.output.export.write_files_atomic`)."""
     return write_files_atomic(out, render_files(bundle))
 
 

@@ -299,7 +299,7 @@ def _build_application(
 
 
 def _load_file(keras: Any, source: ModelSource, unsafe: bool) -> tuple[Any, dict[str, Any]]:
-    from resnet_inspect.builder import recursion_room
+    from resnet_inspect.model.builder import recursion_room
 
     path = source.path
     assert path is not None

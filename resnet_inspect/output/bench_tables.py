@@ -11,8 +11,8 @@ from rich.progress import Progress, TaskID
 from rich.table import Table
 from rich.text import Text
 
-from resnet_inspect.benchstats import BenchResult, Precision
-from resnet_inspect.render import UNKNOWN, make_progress
+from resnet_inspect.bench.stats import BenchResult, Precision
+from resnet_inspect.output.render import UNKNOWN, make_progress
 
 BENCH_CONVENTION_LINE = (
     "Step = one forward pass of a batch in inference mode, result brought to the host; statistics over timed "
@@ -86,7 +86,7 @@ def print_bench(
 
 
 class BenchProgress:
-    """The hooks of :func:`resnet_inspect.bench.run_sweep`, drawing one bar per run."""
+    """The hooks of :func:`resnet_inspect.bench.run.run_sweep`, drawing one bar per run."""
 
     def __init__(self, progress: Progress, runs: int, steps: int | None, warmup: int) -> None:
         self.progress, self.runs, self.steps, self.warmup = progress, runs, steps, warmup

@@ -10,13 +10,14 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
-from resnet_inspect.compare import BlockSide, ModelRow, difference, ratio
-from resnet_inspect.crosscheck import ConvCheck, Verification
-from resnet_inspect.export import format_shape
-from resnet_inspect.measure import Measurement
-from resnet_inspect.memory import Dtype, MemoryRow, MemoryTotals
-from resnet_inspect.paper import PaperRow
-from resnet_inspect.records import Level, Report, Totals, UnitRow
+from resnet_inspect.analysis.compare import BlockSide, ModelRow, difference, ratio
+from resnet_inspect.analysis.crosscheck import ConvCheck, Verification
+from resnet_inspect.analysis.measure import Measurement
+from resnet_inspect.analysis.memory import Dtype, MemoryRow, MemoryTotals
+from resnet_inspect.analysis.paper import PaperRow
+from resnet_inspect.analysis.records import Level, Totals, UnitRow
+from resnet_inspect.analysis.report import Report
+from resnet_inspect.output.export import format_shape
 
 CONVENTION_LINE = (
     "MACs = multiply-accumulates of conv/dense layers (the ResNet paper's \"FLOPs\"); "
@@ -61,7 +62,7 @@ def summary_table(rows: Sequence[UnitRow], level: Level, title: str | None = Non
     table.add_column("BN μ/σ²", justify="right")
     table.add_column("MACs (M)", justify="right")
     table.add_column("FLOPs (M)", justify="right")
-    table.add_column("RF", justify="right")  # receptive field, input pixels (resnet_inspect.receptive)
+    table.add_column("RF", justify="right")  # receptive field, input pixels (resnet_inspect.analysis.receptive)
     table.add_column("Jump", justify="right")
     for row in rows:
         table.add_row(

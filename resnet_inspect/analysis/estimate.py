@@ -4,12 +4,12 @@ A command refuses a request that cannot fit before it builds anything
 (:func:`check_fits`), so ``--classes 1000000000`` or ``--blocks 1000,1000,1000,1000``
 ends in one line, not in minutes of building and an out-of-memory kill.
 
-The estimate follows the builders (:mod:`resnet_inspect.builder`) layer by layer
+The estimate follows the builders (:mod:`resnet_inspect.model.builder`) layer by layer
 for the stem, the first block of each block layer, ONE of its repeated blocks and
 the head: every block after the first in a block layer has the same layers and
 shapes, so its parameters and layers are counted ``blocks - 1`` times, and it
 alone gives the activation peak of all of them. The peak is the liveness sweep
-of :mod:`resnet_inspect.liveness` (the one bench and memory use) over that
+of :mod:`resnet_inspect.analysis.liveness` (the one bench and memory use) over that
 chain: only a block's input crosses into the next block, so the chain's peak is
 the whole network's. Tests check every figure against Keras ``count_params()``,
 ``len(model.layers)`` and the sweep over the walked model.
@@ -28,11 +28,10 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from resnet_inspect.benchstats import human_bytes
+from resnet_inspect.analysis.liveness import peak_live
+from resnet_inspect.analysis.records import LayerRecord
 from resnet_inspect.errors import InspectError, UsageError
-from resnet_inspect.liveness import peak_live
-from resnet_inspect.records import LayerRecord
-from resnet_inspect.specs import (
+from resnet_inspect.model.spec import (
     STEM_CONV_KERNEL,
     STEM_CONV_STRIDE,
     STEM_POOL_STRIDE,
@@ -41,6 +40,7 @@ from resnet_inspect.specs import (
     ResNetSpec,
     Version,
 )
+from resnet_inspect.units import human_bytes
 
 FLOAT32_BYTES = 4
 # Resident memory of one built Keras 3 layer beside its weights (the layer object, its node, its

@@ -1,0 +1,37 @@
+"""The result of a walk: a model's layer records, with their rows at every level and their totals."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from resnet_inspect.analysis.aggregate import aggregate, totals
+from resnet_inspect.analysis.records import LayerRecord, Level, Totals, UnitRow, Unsupported
+
+
+@dataclass(frozen=True)
+class Report:
+    """The result of :func:`resnet_inspect.analyze`: the model's layers and where they belong."""
+
+    model_name: str
+    layers: tuple[LayerRecord, ...]
+    unsupported: tuple[Unsupported, ...]
+    config: tuple[tuple[str, Any], ...] = field(default=())
+
+    def rows(self, level: Level | str = Level.BLOCK) -> tuple[UnitRow, ...]:
+        return aggregate(self.layers, self.model_name, Level(level))
+
+    @property
+    def totals(self) -> Totals:
+        return totals(self.layers, len(self.unsupported))
+
+    @property
+    def grouped(self) -> bool:
+        """True when every layer has a stage and block, so block and stage levels exist."""
+        return all(r.stage is not None and r.block is not None for r in self.layers)
+
+    def layer(self, name: str) -> LayerRecord:
+        for record in self.layers:
+            if record.name == name:
+                return record
+        raise KeyError(name)

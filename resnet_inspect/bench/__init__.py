@@ -1,0 +1,1 @@
+"""How fast it runs: devices, hardware peaks, timing, statistics."""

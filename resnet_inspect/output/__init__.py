@@ -1,0 +1,1 @@
+"""What people read: rich tables, exports, charts, report bundles."""

@@ -1,0 +1,260 @@
+"""JSON documents and export rows: plain data, fixed key order, no timestamps."""
+
+from __future__ import annotations
+
+import dataclasses
+import platform
+from collections.abc import Sequence
+from typing import Any
+
+from resnet_inspect import __version__
+from resnet_inspect.analysis.compare import BlockSide, CompareLevel, ModelEntry, ModelRow, ratio, stage_names
+from resnet_inspect.analysis.flops import CONVENTION
+from resnet_inspect.analysis.records import Level, UnitRow
+from resnet_inspect.analysis.report import Report
+from resnet_inspect.bench.stats import BENCH_COLUMNS, RUN_METADATA, BenchPlan, BenchResult
+from resnet_inspect.output.export import COLUMNS
+
+BLOCK_COLUMNS: tuple[str, ...] = (
+    "block",
+    "part",
+    "name",
+    "kernel_shape",
+    "in_channels",
+    "out_channels",
+    "output_shape",
+    "weights",
+    "biases",
+    "bn_trainable",
+    "bn_non_trainable",
+    "params",
+    "macs",
+    "flops",
+)
+
+
+
+TOTAL_PART = "total"
+
+
+
+def block_table(sides: Sequence[BlockSide]) -> list[dict[str, Any]]:
+    """Export rows: each conv of each block, then the block's total (part ``total``, all its layers)."""
+    rows: list[dict[str, Any]] = []
+    for side in sides:
+        for conv in side.convs:
+            rows.append(
+                {
+                    "block": conv.block,
+                    "part": conv.part,
+                    "name": conv.name,
+                    "kernel_shape": conv.kernel_shape,
+                    "in_channels": conv.in_channels,
+                    "out_channels": conv.out_channels,
+                    "output_shape": conv.output_shape,
+                    "weights": conv.weights,
+                    "biases": conv.biases,
+                    "bn_trainable": 0,
+                    "bn_non_trainable": 0,
+                    "params": conv.weights + conv.biases,
+                    "macs": conv.macs,
+                    "flops": conv.flops,
+                }
+            )
+        totals = side.totals
+        rows.append(
+            {
+                "block": side.setup.kind.value,
+                "part": TOTAL_PART,
+                "name": side.setup.scope,
+                "kernel_shape": (),
+                "in_channels": side.in_channels,
+                "out_channels": side.out_channels,
+                "output_shape": side.output_shape,
+                "weights": totals.weights,
+                "biases": totals.biases,
+                "bn_trainable": totals.bn_trainable,
+                "bn_non_trainable": totals.bn_non_trainable,
+                "params": totals.params,
+                "macs": totals.macs,
+                "flops": totals.flops,
+            }
+        )
+    return rows
+
+
+
+STAGE_FIELDS = ("params", "macs", "flops")
+
+
+
+def model_table(rows: Sequence[ModelRow], level: CompareLevel) -> list[dict[str, Any]]:
+    """Export rows: a model's description, totals, ``<key>_diff``/``<key>_ratio``; with ``level`` stage,
+    ``<stage>_params``, ``<stage>_macs`` and ``<stage>_flops`` too."""
+    stages = stage_names(rows) if level is CompareLevel.STAGE else []
+    table = []
+    for row in rows:
+        data: dict[str, Any] = {
+            "name": row.name,
+            "version": row.version,
+            "block_type": row.block_type,
+            "blocks": "-".join(str(n) for n in row.blocks),
+            "output_shape": row.output_shape,
+            "features_shape": row.features_shape,
+            **dataclasses.asdict(row.totals),
+            **{f"{key}_diff": value for key, value in row.diff.items()},
+            **{f"{key}_ratio": value for key, value in row.ratio.items()},
+        }
+        by_name = {stage.name: stage for stage in row.stages}
+        for stage in stages:
+            for field in STAGE_FIELDS:
+                data[f"{stage}_{field}"] = getattr(by_name[stage], field) if stage in by_name else None
+        table.append(data)
+    return table
+
+
+
+def _unsupported(report: Report) -> list[dict[str, Any]]:
+    return [dataclasses.asdict(u) for u in report.unsupported]
+
+
+
+def blocks_payload(sides: Sequence[BlockSide]) -> dict[str, Any]:
+    """The JSON document of ``compare regular bottleneck --json``."""
+    base = sides[0]
+    return {
+        "comparison": "blocks",
+        "convention": CONVENTION,
+        "versions": versions(),
+        "blocks": [
+            {
+                "config": side.setup.config(),
+                "input_shape": list(side.input_shape),
+                "output_shape": list(side.output_shape),
+                "in_channels": side.in_channels,
+                "out_channels": side.out_channels,
+                "totals": dataclasses.asdict(side.totals),
+                "unsupported": _unsupported(side.report),
+            }
+            for side in sides
+        ],
+        "ratios": [
+            {
+                "block": side.setup.kind.value,
+                "against": base.setup.kind.value,
+                **{
+                    key: ratio(getattr(side.totals, key), getattr(base.totals, key))
+                    for key in ("weights", "biases", "bn_trainable", "params", "macs", "flops")
+                },
+            }
+            for side in sides[1:]
+        ],
+        "columns": list(BLOCK_COLUMNS),
+        "rows": block_table(sides),
+    }
+
+
+
+def models_payload(entries: Sequence[ModelEntry], rows: Sequence[ModelRow], level: CompareLevel) -> dict[str, Any]:
+    """The JSON document of ``compare resnet18 resnet34 ... --json``."""
+    table = model_table(rows, level)
+    return {
+        "comparison": "models",
+        "level": level.value,
+        "against": rows[0].name,
+        "convention": CONVENTION,
+        "versions": versions(),
+        "models": [{"label": entry.label, **entry.spec.config()} for entry in entries],
+        "unsupported": {entry.label: _unsupported(entry.report) for entry in entries},
+        "columns": list(table[0]),
+        "rows": table,
+    }
+
+
+def bench_payload(
+    model: str,
+    config: dict[str, Any],
+    environment: Sequence[tuple[str, str]],
+    plan: BenchPlan,
+    flops_per_image: int | None,
+    results: Sequence[BenchResult],
+    versions: dict[str, str],
+) -> dict[str, Any]:
+    """The JSON document of ``bench --json``: plain data, fixed key order, no timestamps.
+
+    ``rows`` carry exactly the CSV columns; ``runs`` what each row was measured from.
+    """
+    return {
+        "model": model,
+        "config": config,
+        "convention": {
+            **CONVENTION,
+            "step": "one forward pass of batch_size images in inference mode, the result brought to the host",
+            "statistics": "over timed steps only; percentiles by linear interpolation; std with n-1",
+            "images_per_s": "batch_size / mean step time",
+            "gflops_per_s": "flops_per_image x batch_size / mean step time / 1e9",
+            "pct_of_peak": "gflops_per_s / the device's peak (environment); empty when the peak is unknown",
+        },
+        "versions": versions,
+        # What changes from run to run besides the timings (free memory) stays on the console:
+        # the rest of the file is the same for the same command on the same machine.
+        "environment": {key: value for key, value in environment if key not in RUN_METADATA},
+        "settings": {
+            "warmup": plan.warmup,
+            "iterations": plan.iterations,
+            "min_time_s": plan.min_time,
+            "threads": plan.threads,
+            "xla": plan.xla,
+            "devices": "all" if plan.all_devices else "one",
+        },
+        "flops_per_image": flops_per_image,
+        "columns": list(BENCH_COLUMNS),
+        "rows": [dataclasses.asdict(r.row) for r in results],
+        "runs": [
+            {
+                "batch_size": r.row.batch_size,
+                "precision": r.row.precision,
+                "replicas": r.replicas,
+                "warmup": r.warmup,
+                "steps": len(r.times_ms),
+                "times_ms": list(r.times_ms),
+            }
+            for r in results
+        ],
+    }
+
+
+def versions() -> dict[str, str]:
+    """Tool, TensorFlow, Keras and Python versions (TensorFlow must already be loaded)."""
+    import keras
+    import tensorflow as tf
+
+    return {
+        "resnet_inspect": __version__,
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+        "python": platform.python_version(),
+    }
+
+
+
+def row_dict(row: UnitRow) -> dict[str, Any]:
+    data = dataclasses.asdict(row)
+    data["output_shape"] = list(row.output_shape)
+    return data
+
+
+
+def report_payload(report: Report, level: Level) -> dict[str, Any]:
+    """The JSON document of ``summary --json``: plain data, fixed key order, no timestamps."""
+    return {
+        "model": report.model_name,
+        "level": level.value,
+        "config": dict(report.config),
+        "convention": CONVENTION,
+        "versions": versions(),
+        "totals": dataclasses.asdict(report.totals),
+        "unsupported": [dataclasses.asdict(u) for u in report.unsupported],
+        "columns": list(COLUMNS),
+        "rows": [row_dict(r) for r in report.rows(level)],
+    }
