@@ -38,7 +38,8 @@ from resnet_inspect._tf import keras, tf  # noqa: E402
 from resnet_inspect.analysis.walk import analyze  # noqa: E402
 from resnet_inspect.bench import hardware  # noqa: E402
 from resnet_inspect.bench import run as core  # noqa: E402  (after the log level is set)
-from resnet_inspect.bench.stats import Precision, make_plan, make_result, time_steps  # noqa: E402
+from resnet_inspect.bench.plan import Precision, make_plan  # noqa: E402
+from resnet_inspect.bench.stats import make_result, time_steps  # noqa: E402
 from resnet_inspect.model.builder import build_from_spec  # noqa: E402
 from resnet_inspect.model.spec import make_spec  # noqa: E402
 from resnet_inspect.output.export import versions  # noqa: E402

@@ -19,17 +19,12 @@ from typer.testing import CliRunner
 from resnet_inspect.analysis.liveness import last_uses, live_elements, peak_live
 from resnet_inspect.analysis.records import LayerRecord
 from resnet_inspect.bench import hardware
+from resnet_inspect.bench.plan import BENCH_COLUMNS, DeviceKind, DeviceRequest, Precision, make_plan, parse_device
 from resnet_inspect.bench.stats import (
-    BENCH_COLUMNS,
-    DeviceKind,
-    DeviceRequest,
-    Precision,
     StepsInterrupted,
     check_memory,
-    make_plan,
     make_result,
     memory_estimate,
-    parse_device,
     summarize,
     time_steps,
 )

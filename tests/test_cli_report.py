@@ -13,7 +13,7 @@ import pytest
 from test_reports import png_size
 from typer.testing import CliRunner
 
-from resnet_inspect.bench.stats import BENCH_COLUMNS
+from resnet_inspect.bench.plan import BENCH_COLUMNS
 from resnet_inspect.cli import app
 
 SMALL = ["--depth", "18", "--input-size", "32"]

@@ -1,6 +1,6 @@
 """Read a bench results CSV (written by ``resnet-inspect bench --csv``) back, validated. No TensorFlow.
 
-The columns are :data:`resnet_inspect.bench.stats.BENCH_COLUMNS`; every problem
+The columns are :data:`resnet_inspect.bench.plan.BENCH_COLUMNS`; every problem
 with the file is a usage error naming the file, the row and the column.
 """
 
@@ -11,7 +11,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from resnet_inspect.bench.stats import BENCH_COLUMNS, BenchRow
+from resnet_inspect.bench.plan import BENCH_COLUMNS
+from resnet_inspect.bench.stats import BenchRow
 from resnet_inspect.errors import UsageError
 
 # Columns that may be blank: a single step has no standard deviation, an unknown peak no percentage.

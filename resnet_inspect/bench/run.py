@@ -27,13 +27,10 @@ from resnet_inspect._tf import keras, tf
 from resnet_inspect.analysis.liveness import peak_live
 from resnet_inspect.analysis.report import Report
 from resnet_inspect.bench import hardware
+from resnet_inspect.bench.plan import BenchPlan, DeviceKind, DeviceRequest, Precision
 from resnet_inspect.bench.stats import (
     LARGEST_BATCH,
-    BenchPlan,
     BenchResult,
-    DeviceKind,
-    DeviceRequest,
-    Precision,
     StepHook,
     StepsInterrupted,
     check_memory,

@@ -15,160 +15,17 @@ statistics can be checked with an injected clock. Conventions:
 
 from __future__ import annotations
 
-import enum
 import math
-import os
-import re
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from resnet_inspect.errors import InspectError, UsageError
+from resnet_inspect.bench.plan import Precision
+from resnet_inspect.errors import InspectError
 from resnet_inspect.units import human_bytes
-
-DEFAULT_BATCH_SIZES: tuple[int, ...] = (1, 32)
-DEFAULT_WARMUP = 3
-DEFAULT_ITERATIONS = 20
-# Bounds on one run: every step's time is kept and exported, and an hour of steps is a long benchmark.
-MAX_STEPS = 1_000_000
-MAX_MIN_TIME_S = 3600
-
-# The column order of the bench CSV and of the JSON rows (agreed with the plotting command).
-BENCH_COLUMNS: tuple[str, ...] = (
-    "batch_size",
-    "device",
-    "precision",
-    "xla",
-    "mean_ms",
-    "p50_ms",
-    "p90_ms",
-    "p99_ms",
-    "std_ms",
-    "images_per_s",
-    "gflops_per_s",
-    "pct_of_peak",
-)
-
-
-class Precision(str, enum.Enum):
-    """Keras mixed-precision policies: variables stay float32, the compute dtype changes."""
-
-    FLOAT32 = "float32"
-    MIXED_FLOAT16 = "mixed_float16"
-    MIXED_BFLOAT16 = "mixed_bfloat16"
-
-    @property
-    def compute_dtype(self) -> str:
-        return {"float32": "float32", "mixed_float16": "float16", "mixed_bfloat16": "bfloat16"}[self.value]
-
-    @property
-    def compute_bytes(self) -> int:
-        return 4 if self is Precision.FLOAT32 else 2
-
-
-class DeviceKind(str, enum.Enum):
-    AUTO = "auto"
-    CPU = "cpu"
-    GPU = "gpu"
-
-
-@dataclass(frozen=True)
-class DeviceRequest:
-    """What ``--device`` asked for: a kind and, for ``gpu:N``, an index."""
-
-    kind: DeviceKind
-    index: int | None = None
-
-    def __str__(self) -> str:
-        return self.kind.value if self.index is None else f"{self.kind.value}:{self.index}"
-
-
-def parse_device(text: str) -> DeviceRequest:
-    """``auto``, ``cpu``, ``gpu`` or ``gpu:N`` (case-insensitive)."""
-    match = re.fullmatch(r"\s*(auto|cpu|gpu)(?::(\d+))?\s*", text, flags=re.IGNORECASE)
-    if not match or (match.group(2) is not None and match.group(1).lower() != "gpu"):
-        raise UsageError(f"--device must be auto, cpu, gpu or gpu:N, got {text!r}")
-    index = int(match.group(2)) if match.group(2) is not None else None
-    return DeviceRequest(DeviceKind(match.group(1).lower()), index)
-
-
-@dataclass(frozen=True)
-class BenchPlan:
-    """A validated sweep: one run per (precision, batch size), in that order."""
-
-    batch_sizes: tuple[int, ...] = DEFAULT_BATCH_SIZES
-    precisions: tuple[Precision, ...] = (Precision.FLOAT32,)
-    device: DeviceRequest = field(default_factory=lambda: DeviceRequest(DeviceKind.AUTO))
-    all_devices: bool = False
-    xla: bool = False
-    warmup: int = DEFAULT_WARMUP
-    iterations: int | None = DEFAULT_ITERATIONS
-    min_time: float | None = None
-    threads: int | None = None
-
-    def runs(self) -> list[tuple[Precision, int]]:
-        return [(p, b) for p in self.precisions for b in self.batch_sizes]
-
-
-def make_plan(
-    batch_sizes: Sequence[int] | None = None,
-    precisions: Sequence[Precision | str] | None = None,
-    device: str = "auto",
-    all_devices: bool = False,
-    xla: bool = False,
-    warmup: int = DEFAULT_WARMUP,
-    iterations: int | None = None,
-    min_time: float | None = None,
-    threads: int | None = None,
-) -> BenchPlan:
-    """Validate the bench options (no TensorFlow): every problem is a usage error."""
-    sizes = tuple(batch_sizes) if batch_sizes else DEFAULT_BATCH_SIZES
-    for size in sizes:
-        if size <= 0:
-            raise UsageError(f"--batch-size must be a positive integer, got {size}")
-    sizes = tuple(dict.fromkeys(sizes))  # a repeated size is one run
-    try:
-        chosen = tuple(dict.fromkeys(Precision(p) for p in (precisions or (Precision.FLOAT32,))))
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
-    request = parse_device(device)
-    if all_devices and request.index is not None:
-        raise UsageError(f"--devices all uses every {request.kind.value.upper()}; give --device gpu, not {request}")
-    if warmup < 0:
-        raise UsageError(f"--warmup must be 0 or more, got {warmup}")
-    if iterations is not None and min_time is not None:
-        raise UsageError("give either --iterations or --min-time, not both")
-    if iterations is not None and iterations <= 0:
-        raise UsageError(f"--iterations must be a positive integer, got {iterations}")
-    for option, steps in (("--warmup", warmup), ("--iterations", iterations)):
-        if steps is not None and steps > MAX_STEPS:
-            raise UsageError(f"{option} {steps}: at most {MAX_STEPS:,} steps per run (every step time is kept)")
-    if min_time is not None and not (min_time > 0 and math.isfinite(min_time)):
-        raise UsageError(f"--min-time must be a positive number of seconds, got {min_time}")
-    if min_time is not None and min_time > MAX_MIN_TIME_S:
-        raise UsageError(f"--min-time {min_time:g}: at most {MAX_MIN_TIME_S:,} seconds per run")
-    if threads is not None and threads <= 0:
-        raise UsageError(f"--threads must be a positive integer, got {threads}")
-    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    if threads is not None and threads > usable:
-        # More threads than CPUs only time-slices them, and TensorFlow makes every one: --threads 100000
-        # takes minutes and gigabytes before the first step.
-        raise UsageError(f"--threads {threads}: this process can use {usable} logical CPU(s); give at most {usable}")
-    return BenchPlan(
-        batch_sizes=sizes,
-        precisions=chosen,
-        device=request,
-        all_devices=all_devices,
-        xla=xla,
-        warmup=warmup,
-        iterations=DEFAULT_ITERATIONS if iterations is None and min_time is None else iterations,
-        min_time=min_time,
-        threads=threads,
-    )
-
 
 # --- the timing loop -------------------------------------------------------------------------
 

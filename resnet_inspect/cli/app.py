@@ -16,7 +16,7 @@ import typer
 from typer.core import TyperGroup
 from typer.exceptions import Abort, TyperException
 
-from resnet_inspect.analysis.estimate import check_build
+from resnet_inspect.analysis.budget import check_build
 from resnet_inspect.bench import hardware
 from resnet_inspect.errors import InspectError, UsageError
 from resnet_inspect.model.sources import ModelSource, check_safe, parse_source
@@ -154,7 +154,7 @@ def network_spec(
     version: Version = Version.V2,
 ) -> ResNetSpec:
     """Validate the network options into a spec (no TensorFlow), refusing one that cannot be built here
-    (:func:`resnet_inspect.analysis.estimate.check_build`)."""
+    (:func:`resnet_inspect.analysis.budget.check_build`)."""
     if depth is not None and blocks is not None:
         raise UsageError("give either --depth or --blocks, not both")
     spec = make_spec(

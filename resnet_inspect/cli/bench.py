@@ -8,14 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from resnet_inspect.bench.stats import (
-    BENCH_COLUMNS,
-    DEFAULT_ITERATIONS,
-    DEFAULT_WARMUP,
-    BenchPlan,
-    Precision,
-    make_plan,
-)
+from resnet_inspect.bench.plan import BENCH_COLUMNS, DEFAULT_ITERATIONS, DEFAULT_WARMUP, BenchPlan, Precision, make_plan
 from resnet_inspect.cli.app import (
     BiasOpt,
     BlocksOpt,
@@ -78,9 +71,11 @@ def check_sweep_memory(spec: ResNetSpec, plan: BenchPlan) -> None:
     made first from the spec alone (no TensorFlow): same estimate, same message, nothing built.
 
     One replica is assumed (--devices all needs more), so only what cannot fit is refused here."""
-    from resnet_inspect.analysis.estimate import at_input, check_elements, estimate
+    from resnet_inspect.analysis.budget import at_input, check_elements
+    from resnet_inspect.analysis.estimate import estimate
     from resnet_inspect.bench import hardware
-    from resnet_inspect.bench.stats import DeviceKind, check_memory, memory_estimate
+    from resnet_inspect.bench.plan import DeviceKind
+    from resnet_inspect.bench.stats import check_memory, memory_estimate
 
     found = estimate(spec)
     check_elements(at_input(spec, max(plan.batch_sizes)), found.largest_tensor, max(plan.batch_sizes))

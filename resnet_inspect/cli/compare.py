@@ -126,7 +126,8 @@ def compare(
 
 def check_block_builds(setup: core.BlockSetup) -> None:
     """Refuse, before building, a block too large for this machine (e.g. --filters 10**12)."""
-    from resnet_inspect.analysis.estimate import check_elements, check_estimate_builds, estimate_block
+    from resnet_inspect.analysis.budget import check_elements, check_estimate_builds
+    from resnet_inspect.analysis.estimate import estimate_block
     from resnet_inspect.bench.hardware import host_free_bytes
 
     found = estimate_block(

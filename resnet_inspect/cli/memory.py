@@ -44,7 +44,8 @@ def check_measure(spec: ResNetSpec, batch_size: int, dtype: Dtype) -> None:
     """Refuse, before anything is built, a --measure whose forward pass cannot fit: the weights and
     layers at ``dtype``, and the activation peak for the batch, on the GPU if nvidia-smi shows one
     (the measurement runs there), else on the host."""
-    from resnet_inspect.analysis.estimate import KERAS_LAYER_BYTES, at_input, check_elements, check_fits, estimate
+    from resnet_inspect.analysis.budget import at_input, check_elements, check_fits
+    from resnet_inspect.analysis.estimate import KERAS_LAYER_BYTES, estimate
     from resnet_inspect.bench.hardware import gpu_free_bytes, host_free_bytes
 
     found = estimate(spec)

@@ -11,7 +11,8 @@ from rich.progress import Progress, TaskID
 from rich.table import Table
 from rich.text import Text
 
-from resnet_inspect.bench.stats import BenchResult, Precision
+from resnet_inspect.bench.plan import Precision
+from resnet_inspect.bench.stats import BenchResult
 from resnet_inspect.output.render import UNKNOWN, make_progress
 
 BENCH_CONVENTION_LINE = (

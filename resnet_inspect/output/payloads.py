@@ -12,7 +12,8 @@ from resnet_inspect.analysis.compare import BlockSide, CompareLevel, ModelEntry,
 from resnet_inspect.analysis.flops import CONVENTION
 from resnet_inspect.analysis.records import Level, UnitRow
 from resnet_inspect.analysis.report import Report
-from resnet_inspect.bench.stats import BENCH_COLUMNS, RUN_METADATA, BenchPlan, BenchResult
+from resnet_inspect.bench.plan import BENCH_COLUMNS, BenchPlan
+from resnet_inspect.bench.stats import RUN_METADATA, BenchResult
 from resnet_inspect.output.export import COLUMNS
 
 BLOCK_COLUMNS: tuple[str, ...] = (
