@@ -16,20 +16,14 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from resnet_inspect.analysis import budget
 from resnet_inspect.analysis.liveness import last_uses, live_elements, peak_live
-from resnet_inspect.analysis.records import LayerRecord
+from resnet_inspect.analysis.records import LayerRecord, ParamSplit
 from resnet_inspect.bench import hardware
 from resnet_inspect.bench.plan import BENCH_COLUMNS, DeviceKind, DeviceRequest, Precision, make_plan, parse_device
-from resnet_inspect.bench.stats import (
-    StepsInterrupted,
-    check_memory,
-    make_result,
-    memory_estimate,
-    summarize,
-    time_steps,
-)
+from resnet_inspect.bench.stats import StepsInterrupted, make_result, summarize, time_steps
 from resnet_inspect.cli import app
-from resnet_inspect.errors import InspectError, UsageError
+from resnet_inspect.errors import UsageError
 
 ROOT = Path(__file__).resolve().parent.parent
 # A tiny network: two regular blocks of 8 filters on 32x32 inputs (a bench step takes about a millisecond).
@@ -299,7 +293,7 @@ def test_gpu_peak_table(name: str, dtype: str, tf32: bool, tflops: float | None)
 def record(name: str, shape: tuple[int, ...], *inputs: str) -> LayerRecord:
     return LayerRecord(
         name=name, stage=None, block=None, layer_type="X", inputs=inputs, input_shapes=(), output_shape=shape,
-        config=(), weights=0, biases=0, bn_trainable=0, bn_non_trainable=0, other=0, params=0, trainable=0,
+        config=(), split=ParamSplit(), params=0, trainable=0,
         non_trainable=0, macs=0, flops=0,
     )
 
@@ -320,37 +314,11 @@ def test_live_set_keeps_the_shortcut_alive() -> None:
     assert (peak.elements, peak.at_layer, peak.alive) == (70, "add", ("a", "b", "add"))
 
 
-def test_memory_estimate_and_refusal_by_hand() -> None:
-    estimate = memory_estimate(live_peak_elements=1000, params=500, precision=Precision.FLOAT32)
-    assert (estimate.weights_bytes, estimate.per_image_bytes) == (2000, 4000)  # 500 x 4 B, 1000 x 4 B
-    mixed = memory_estimate(1000, 500, Precision.MIXED_BFLOAT16, replicas=2)
-    # float32 variables plus a bfloat16 cast copy: 500 x (4 + 2); activations 1000 x 2 B.
-    assert (mixed.weights_bytes, mixed.per_image_bytes) == (3000, 2000)
-    assert mixed.total(8) == 2 * 3000 + 8 * 2000
-    # Without bfloat16 units the CPU kernels also hold a float32 copy: 1000 x (2 + 4) B per image.
-    assert memory_estimate(1000, 500, Precision.MIXED_BFLOAT16, converts=True).per_image_bytes == 6000
-    assert memory_estimate(1000, 500, Precision.FLOAT32, converts=True).per_image_bytes == 4000
-    assert mixed.per_device(8) == 3000 + 4 * 2000
-    # 100,000 B free: (100,000 - 2,000) // 4,000 = 24 images.
-    assert estimate.largest_batch(100_000, shared=True) == 24
-    # Two replicas sharing 100,000 B: (100,000 - 6,000) // 2,000 = 47 -> 46, a multiple of 2.
-    assert mixed.largest_batch(100_000, shared=True) == 46
-    check_memory([estimate], [24], 100_000, True, "the host")
-    with pytest.raises(InspectError) as caught:
-        check_memory([estimate], [1, 25], 100_000, True, "the host")
-    assert str(caught.value) == (
-        "batch 25 (float32) needs an estimated 99.6 KiB (weights 2.0 KiB + activations 97.7 KiB) "
-        "but the host has 97.7 KiB free; the largest batch that fits is 24"
-    )
-    with pytest.raises(InspectError, match="not even one image fits"):
-        check_memory([estimate], [1], 5_000, True, "the host")
-
-
 def test_cli_refuses_a_batch_beyond_free_memory(monkeypatch: pytest.MonkeyPatch, build) -> None:
     _, model, _ = build(None, **TINY_SPEC)
     # 4 MiB: room to build the tiny model (its weights and its 26 Keras layers, ~2.2 MiB, are checked
     # first, see resnet_inspect.analysis.estimate), not for the batch.
-    monkeypatch.setattr(hardware, "host_free_bytes", lambda: 4 * 2**20)
+    monkeypatch.setattr(budget, "host_free_bytes", lambda: 4 * 2**20)
     # Peak live set by hand: the 32x32x3 input (3,072) and its 3-pixel padding for the 7x7/2 conv,
     # 38x38x3 (4,332), are alive together: 7,404 elements x 4 B = 29,616 B per image.
     per_image = (32 * 32 * 3 + 38 * 38 * 3) * 4
@@ -606,7 +574,7 @@ def test_version_v1_network() -> None:
     assert result.stdout.startswith("resnet-regular-1-1-v1 (post-activation)")
 
 
-# --- the GPU side without a GPU: peaks of a target, free memory from nvidia-smi -------------------
+# --- the GPU side without a GPU: peaks of a target -------------------------------------------------
 
 
 def test_gpu_target_peak_sums_its_devices() -> None:
@@ -621,18 +589,3 @@ def test_gpu_target_peak_sums_its_devices() -> None:
     assert two.label == "GPU:0+GPU:1"
     unknown = core.Target("GPU", ("/device:GPU:0",), ("NVIDIA GeForce RTX 3090",), cpu)
     assert core.peak(unknown, Precision.FLOAT32, None) is None
-
-
-def test_gpu_free_memory_from_nvidia_smi(monkeypatch: pytest.MonkeyPatch) -> None:
-    answer = "0, 81000\n1, 40000\n"
-    monkeypatch.setattr(hardware.shutil, "which", lambda name: "/usr/bin/nvidia-smi")
-    monkeypatch.setattr(
-        hardware.subprocess, "run",
-        lambda *args, **kwargs: subprocess.CompletedProcess(args, 0, stdout=answer, stderr=""),
-    )
-    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "1")
-    assert hardware.gpu_free_bytes(0) == 40000 * 2**20  # TensorFlow's GPU:0 is physical GPU 1
-    monkeypatch.delenv("CUDA_VISIBLE_DEVICES")
-    assert hardware.gpu_free_bytes(0) == 40000 * 2**20  # order unknown: the smaller figure, to be safe
-    monkeypatch.setattr(hardware.shutil, "which", lambda name: None)
-    assert hardware.gpu_free_bytes(0) is None

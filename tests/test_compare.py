@@ -53,19 +53,19 @@ def test_seeds_example_73728_vs_69632_from_built_blocks() -> None:
         ("conv2", (3, 3), 64, 64, 3 * 3 * 64 * 64),
         ("conv3", (1, 1), 64, 256, 1 * 1 * 64 * 256),
     ]
-    assert regular.totals.weights == 36_864 + 36_864 == 73_728
-    assert bottleneck.totals.weights == 16_384 + 36_864 + 16_384 == 69_632
+    assert regular.totals.split.weights == 36_864 + 36_864 == 73_728
+    assert bottleneck.totals.split.weights == 16_384 + 36_864 + 16_384 == 69_632
     assert (regular.in_channels, regular.out_channels) == (64, 64)
     assert (bottleneck.in_channels, bottleneck.out_channels) == (256, 256)
 
 
 def test_biases_and_batch_norm_are_counted_apart_from_the_weights() -> None:
     regular, bottleneck = sides()
-    assert regular.totals.biases == 64 + 64  # one per filter of each conv
-    assert bottleneck.totals.biases == 64 + 64 + 256
+    assert regular.totals.split.biases == 64 + 64  # one per filter of each conv
+    assert bottleneck.totals.split.biases == 64 + 64 + 256
     # BN before each conv: gamma and beta (trainable), moving mean and variance (not), per input channel.
-    assert regular.totals.bn_trainable == regular.totals.bn_non_trainable == 2 * 64 + 2 * 64
-    assert bottleneck.totals.bn_trainable == bottleneck.totals.bn_non_trainable == 2 * 256 + 2 * 64 + 2 * 64
+    assert regular.totals.split.bn_trainable == regular.totals.split.bn_non_trainable == 2 * 64 + 2 * 64
+    assert bottleneck.totals.split.bn_trainable == bottleneck.totals.split.bn_non_trainable == 2 * 256 + 2 * 64 + 2 * 64
     assert regular.totals.params == 73_728 + 128 + 256 + 256
     assert bottleneck.totals.params == 69_632 + 384 + 768 + 768
 
@@ -92,8 +92,8 @@ def test_macs_and_flops_at_56_by_hand() -> None:
 @pytest.mark.parametrize("filters", [8, 16, 48])
 def test_filters_n_gives_18_n2_and_17_n2(filters: int) -> None:
     regular, bottleneck = sides(filters=filters, size=8)
-    assert regular.totals.weights == 2 * 9 * filters**2
-    assert bottleneck.totals.weights == 17 * filters**2  # 4 N^2 + 9 N^2 + 4 N^2
+    assert regular.totals.split.weights == 2 * 9 * filters**2
+    assert bottleneck.totals.split.weights == 17 * filters**2  # 4 N^2 + 9 N^2 + 4 N^2
     assert bottleneck.in_channels == 4 * filters
 
 
@@ -111,8 +111,8 @@ def test_first_block_shows_its_projection_shortcut() -> None:
         "conv3": ((1, 1), 64, 256, conv_weights(1, 64, 256)),
         "shortcut": ((1, 1), 64, 256, conv_weights(1, 64, 256)),
     }
-    assert regular.totals.weights == 73_728 + 4_096
-    assert bottleneck.totals.weights == 4_096 + 36_864 + 16_384 + 16_384
+    assert regular.totals.split.weights == 73_728 + 4_096
+    assert bottleneck.totals.split.weights == 4_096 + 36_864 + 16_384 + 16_384
     assert (bottleneck.in_channels, bottleneck.out_channels) == (64, 256)
 
 
@@ -134,15 +134,15 @@ def test_blocks_are_the_networks_own_blocks(build, version: str) -> None:
 def test_v1_blocks_post_activation_and_projection_only_where_the_shape_changes() -> None:
     regular, bottleneck = sides(version="v1")
     # The paper's blocks have the same convolutions: the seeds' weight counts hold for v1 too.
-    assert (regular.totals.weights, bottleneck.totals.weights) == (73_728, 69_632)
+    assert (regular.totals.split.weights, bottleneck.totals.split.weights) == (73_728, 69_632)
     # v1: a BN after each conv, on its output channels.
-    assert regular.totals.bn_trainable == 2 * 64 + 2 * 64
-    assert bottleneck.totals.bn_trainable == 2 * 64 + 2 * 64 + 2 * 256
+    assert regular.totals.split.bn_trainable == 2 * 64 + 2 * 64
+    assert bottleneck.totals.split.bn_trainable == 2 * 64 + 2 * 64 + 2 * 256
     regular, bottleneck = sides(first=True, version="v1")
     # 64 -> 64 at stride 1: no projection in v1; 64 -> 256: a 1x1 projection with its BN.
     assert [c.part for c in regular.convs] == ["conv1", "conv2"]
     assert {c.part: c.weights for c in bottleneck.convs}["shortcut"] == 64 * 256
-    assert bottleneck.totals.bn_trainable == 2 * (64 + 64 + 256 + 256)
+    assert bottleneck.totals.split.bn_trainable == 2 * (64 + 64 + 256 + 256)
     for side in (regular, bottleneck):
         assert side.totals.params == core.build_block(side.setup).count_params()
 
@@ -168,7 +168,7 @@ def test_model_totals_equal_count_params(build) -> None:
     assert [r.output_shape for r in rows] == [(1000,)] * 3
     for row in rows:
         t = row.totals
-        assert t.weights + t.biases + t.bn_trainable + t.bn_non_trainable + t.other == t.params
+        assert t.split.weights + t.split.biases + t.split.bn_trainable + t.split.bn_non_trainable + t.split.other == t.params
         assert sum(stage.params for stage in row.stages) == t.params
 
 

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from resnet_inspect.analysis.budget import LARGEST_BATCH, RUN_METADATA
 from resnet_inspect.bench.plan import BENCH_COLUMNS
-from resnet_inspect.bench.stats import LARGEST_BATCH, RUN_METADATA
 
 TINY = ["--input-size", "32", "--blocks", "1,1", "--width", "8", "--classes", "10"]
 SMALL = ["--input-size", "32", "--width", "8", "--classes", "10"]

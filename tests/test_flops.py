@@ -24,7 +24,7 @@ def test_conv_same_and_valid_with_bias() -> None:
     # 6*7 positions * 5 filters, each 3*3*4 = 36 taps
     assert r.macs == 6 * 7 * 5 * 36
     assert r.flops == 2 * r.macs + 6 * 7 * 5  # + one bias add per output element
-    assert (r.weights, r.biases) == (3 * 3 * 4 * 5, 5)
+    assert (r.split.weights, r.split.biases) == (3 * 3 * 4 * 5, 5)
     r = walk_one(keras.layers.Conv2D(5, 3, strides=2, padding="valid", use_bias=False, name="c"), (7, 7, 4))
     assert r.output_shape == (3, 3, 5)
     assert r.macs == 3 * 3 * 5 * 36 and r.flops == 2 * r.macs

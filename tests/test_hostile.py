@@ -23,8 +23,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from resnet_inspect.analysis import budget
 from resnet_inspect.analysis.estimate import KERAS_LAYER_BYTES
-from resnet_inspect.bench import hardware
 from resnet_inspect.cli import app
 
 # Keras' legacy HDF5 code calls np.array(x, copy=False) on its variables, which numpy 2 deprecates.
@@ -50,8 +50,8 @@ def human(size: int) -> str:
 
 @pytest.fixture(autouse=True)
 def fixed_memory(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(hardware, "host_free_bytes", lambda: FREE)
-    monkeypatch.setattr(hardware, "gpu_free_bytes", lambda index=0: None)
+    monkeypatch.setattr(budget, "host_free_bytes", lambda: FREE)
+    monkeypatch.setattr(budget, "gpu_free_bytes", lambda index=0: None)
 
 
 def make_files(folder: Path) -> dict[str, Path]:
@@ -612,9 +612,9 @@ def test_bad_input_never_loads_tensorflow(files: dict[str, Path], tmp_path: Path
     code = (
         "import json, sys\n"
         "from typer.testing import CliRunner\n"
-        "from resnet_inspect.bench import hardware\n"
-        f"hardware.host_free_bytes = lambda: {FREE}\n"
-        "hardware.gpu_free_bytes = lambda index=0: None\n"
+        "from resnet_inspect.analysis import budget\n"
+        f"budget.host_free_bytes = lambda: {FREE}\n"
+        "budget.gpu_free_bytes = lambda index=0: None\n"
         "from resnet_inspect.cli import app\n"
         "for args, code in json.loads(sys.stdin.read()):\n"
         "    result = CliRunner().invoke(app, args)\n"

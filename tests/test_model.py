@@ -83,7 +83,7 @@ def test_full_size_counts_for_every_depth(build, depth: int) -> None:
     }
     trainable = sum(int(w.numpy().size) for w in model.trainable_weights)
     assert totals.trainable == trainable
-    assert totals.weights + totals.biases + totals.bn_trainable + totals.bn_non_trainable == totals.params
+    assert totals.split.weights + totals.split.biases + totals.split.bn_trainable + totals.split.bn_non_trainable == totals.params
 
 
 def test_seeds_worked_example_from_built_blocks(build) -> None:
@@ -93,9 +93,9 @@ def test_seeds_worked_example_from_built_blocks(build) -> None:
     _, _, r50 = build(50)
     blocks34 = {row.name: row for row in r34.rows("block")}
     blocks50 = {row.name: row for row in r50.rows("block")}
-    assert blocks34["block_layer1.regular_block1"].weights == 3 * 3 * 64 * 64 + 3 * 3 * 64 * 64 == 73_728
-    assert blocks50["block_layer1.bottleneck_block1"].weights == 1 * 1 * 256 * 64 + 3 * 3 * 64 * 64 + 1 * 1 * 64 * 256
-    assert blocks50["block_layer1.bottleneck_block1"].weights == 69_632
+    assert blocks34["block_layer1.regular_block1"].split.weights == 3 * 3 * 64 * 64 + 3 * 3 * 64 * 64 == 73_728
+    assert blocks50["block_layer1.bottleneck_block1"].split.weights == 1 * 1 * 256 * 64 + 3 * 3 * 64 * 64 + 1 * 1 * 64 * 256
+    assert blocks50["block_layer1.bottleneck_block1"].split.weights == 69_632
 
 
 def test_block_structure_follows_the_seeds(build) -> None:
@@ -137,7 +137,7 @@ def test_no_bias_removes_exactly_the_conv_biases(build) -> None:
     conv_filters = sum(layer.filters for layer in with_bias.layers if type(layer).__name__ == "Conv2D")
     assert r1.totals.params - r2.totals.params == conv_filters
     assert r2.totals.params == without.count_params()
-    assert r2.totals.biases == 1000  # only the dense layer keeps its bias
+    assert r2.totals.split.biases == 1000  # only the dense layer keeps its bias
 
 
 def test_channels_first_builds_and_walks_on_the_cpu(build) -> None:
@@ -159,7 +159,7 @@ def test_non_square_input_and_custom_layout(build) -> None:
     assert dict(report.layer("head.avg_pool").config)["pool_size"] == [2, 3]
     assert report.rows("stage")[-1].output_shape == (10,)
     # width 16: stem conv 7*7*3*16 weights
-    assert report.layer("stem.conv_initial").weights == 7 * 7 * 3 * 16
+    assert report.layer("stem.conv_initial").split.weights == 7 * 7 * 3 * 16
 
 
 def test_levels_partition_the_layers(build) -> None:

@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 from test_hostile import make_files
 from typer.testing import CliRunner
 
-from resnet_inspect.bench import hardware
+from resnet_inspect.analysis import budget
 from resnet_inspect.cli import app
 
 FREE = 256 * 2**20
@@ -183,8 +183,8 @@ def hostile(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def small_host(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(hardware, "host_free_bytes", lambda: FREE)
-    monkeypatch.setattr(hardware, "gpu_free_bytes", lambda index=0: None)
+    monkeypatch.setattr(budget, "host_free_bytes", lambda: FREE)
+    monkeypatch.setattr(budget, "gpu_free_bytes", lambda index=0: None)
 
 
 def property_test(command: str) -> Callable[..., None]:

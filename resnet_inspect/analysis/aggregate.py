@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 
 from resnet_inspect.analysis import receptive
-from resnet_inspect.analysis.records import LayerRecord, Level, Totals, UnitRow
+from resnet_inspect.analysis.records import LayerRecord, Level, ParamSplit, Totals, UnitRow
 from resnet_inspect.errors import UsageError
 from resnet_inspect.model import naming
 
-_SUMMED = ("weights", "biases", "bn_trainable", "bn_non_trainable", "other", "params", "trainable", "non_trainable")
+_SUMMED = ("params", "trainable", "non_trainable")
 
 
 def _sum_known(values: Iterable[int | None]) -> int | None:
@@ -22,6 +22,13 @@ def _sum_known(values: Iterable[int | None]) -> int | None:
     return total
 
 
+def _sums(records: Sequence[LayerRecord]) -> dict[str, int | ParamSplit]:
+    """The parameter counts of ``records`` added up: the split and each of :data:`_SUMMED`."""
+    return {"split": sum((r.split for r in records), ParamSplit())} | {
+        key: sum(getattr(r, key) for r in records) for key in _SUMMED
+    }
+
+
 def _unit(
     name: str,
     type_: str,
@@ -29,7 +36,6 @@ def _unit(
     members: Sequence[LayerRecord],
     fields: Mapping[str, receptive.Field | None],
 ) -> UnitRow:
-    sums = {key: sum(getattr(r, key) for r in members) for key in _SUMMED}
     # A unit's field is that of its output (its last layer in graph order), as for output_shape.
     receptive_field, jump = receptive.scalar(fields[members[-1].name])
     return UnitRow(
@@ -42,7 +48,7 @@ def _unit(
         flops=_sum_known(r.flops for r in members),
         receptive_field=receptive_field,
         jump=jump,
-        **sums,
+        **_sums(members),
     )
 
 
@@ -84,7 +90,6 @@ def aggregate(layers: Sequence[LayerRecord], model_name: str, level: Level) -> t
 
 def totals(records: Sequence[LayerRecord], unsupported: int) -> Totals:
     """Whole-model sums; MACs and FLOPs unknown when any layer's are (``unsupported`` layers)."""
-    sums = {key: sum(getattr(r, key) for r in records) for key in _SUMMED}
     return Totals(
         layers=len(records),
         macs=_sum_known(r.macs for r in records),
@@ -92,5 +97,5 @@ def totals(records: Sequence[LayerRecord], unsupported: int) -> Totals:
         macs_counted=sum(r.macs or 0 for r in records),
         flops_counted=sum(r.flops or 0 for r in records),
         unsupported=unsupported,
-        **sums,
+        **_sums(records),
     )

@@ -1,17 +1,76 @@
-"""Does a piece of work fit: what it needs, the limit, and the one refusal message. No TensorFlow."""
+"""Does a piece of work fit in memory: what it needs, the limit, one refusal. No TensorFlow.
+
+Every command that could exhaust the machine asks here before it builds or runs anything:
+building a network (every command), a compared block, ``memory --measure``, each bench batch.
+
+* A :class:`Need` is what the work needs, as labelled parts that add up (``float32 weights``,
+  ``176 Keras layers``, ``activations of batch 8``), from the spec-only estimate
+  (:mod:`resnet_inspect.analysis.estimate`) or the walked model, in bytes of :data:`ELEMENT_BYTES`,
+  the one dtype table of the package.
+* A :class:`Limit` is the free memory and where it is: the host (psutil's available memory, or
+  less under a cgroup v2 or v1 memory limit) or a GPU (nvidia-smi, asked before TensorFlow
+  reserves the GPU's memory). An unknown limit lets the work through.
+* A need over its limit is refused with one message, ``<what> needs an estimated <total>
+  (<parts>) but <where> has <free> free; <advice>``. A bench batch's advice is the largest batch
+  that fits, found with the same :meth:`BatchCost.need` that refuses, so the two cannot disagree.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import enum
+import os
+import shutil
+import subprocess
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
 
-from resnet_inspect.analysis.estimate import Estimate, estimate
+from resnet_inspect.analysis.estimate import KERAS_LAYER_BYTES, Estimate, estimate
 from resnet_inspect.errors import InspectError, UsageError
 from resnet_inspect.model.spec import ResNetSpec
 from resnet_inspect.units import human_bytes
 
+# --- the one dtype table -----------------------------------------------------------------------
+
+
+class Dtype(str, enum.Enum):
+    """Element types a tensor or a variable can have."""
+
+    FLOAT32 = "float32"
+    FLOAT16 = "float16"
+    BFLOAT16 = "bfloat16"
+    FLOAT64 = "float64"
+
+    @property
+    def bytes(self) -> int:
+        return ELEMENT_BYTES[self]
+
+
+ELEMENT_BYTES: dict[Dtype, int] = {Dtype.FLOAT32: 4, Dtype.FLOAT16: 2, Dtype.BFLOAT16: 2, Dtype.FLOAT64: 8}
+
+# Keras mixed precision keeps every variable in float32 and computes in float16 or bfloat16.
+MIXED_VARIABLES = Dtype.FLOAT32
+
+
+def policy_bytes(compute: Dtype | str, converts: bool = False) -> tuple[int, int]:
+    """(bytes per parameter, bytes per activation element) under a Keras policy computing in ``compute``.
+
+    Variables are float32; under a mixed policy each layer also casts its variables to the compute
+    dtype, a second copy. ``converts``: the device has no native float16/bfloat16 units (a CPU
+    without AVX512_FP16/BF16 or AMX), so its kernels convert to float32 inside and each activation
+    element also has a float32 copy (``resnet-inspect memory --measure`` shows it).
+    """
+    compute = Dtype(compute)
+    mixed = compute is not MIXED_VARIABLES
+    per_param = MIXED_VARIABLES.bytes + (compute.bytes if mixed else 0)
+    per_element = compute.bytes + (MIXED_VARIABLES.bytes if mixed and converts else 0)
+    return per_param, per_element
+
+
+# --- what TensorFlow can index, on any machine ---------------------------------------------------
+
 # TensorFlow indexes a tensor's elements with a signed 64-bit integer.
 MAX_ELEMENTS = 2**63 - 1
-
 
 
 def check_elements(what: str, largest: int, batch_size: int = 1) -> None:
@@ -22,45 +81,267 @@ def check_elements(what: str, largest: int, batch_size: int = 1) -> None:
         )
 
 
-
 def at_input(spec: ResNetSpec, batch_size: int = 1) -> str:
     """``resnet50 at input 224x224`` (and the batch when there is one), for messages."""
     h, w = spec.input_size
     return f"{spec.name} at input {h}x{w}" + (f" and batch {batch_size}" if batch_size > 1 else "")
 
 
+# --- need, limit, refusal ----------------------------------------------------------------------------
 
-def check_fits(parts: Iterable[tuple[str, int]], free: int | None, what: str, where: str = "the host") -> None:
-    """Refuse (exit 1) when the parts of an estimate, ``(label, bytes)``, add up to more than ``free``.
+BEFORE_BUILDING = "refused before building"
 
-    ``free`` None (unknown) lets the request through.
+
+@dataclass(frozen=True)
+class Need:
+    """What a piece of work needs: ``parts`` are (label, bytes) that add up to :attr:`bytes`."""
+
+    what: str
+    parts: tuple[tuple[str, int], ...]
+
+    @property
+    def bytes(self) -> int:
+        return sum(size for _, size in self.parts)
+
+    @property
+    def derivation(self) -> str:
+        """``float32 weights 3.0 MiB + 26 Keras layers 2.2 MiB``: the parts, those of 0 bytes left out."""
+        return " + ".join(f"{label} {human_bytes(size)}" for label, size in self.parts if size)
+
+
+@dataclass(frozen=True)
+class Limit:
+    """Free bytes (None: unknown, nothing is refused) and where they are, for messages.
+
+    ``per_device``: each device has this much (GPUs); otherwise the replicas share it (the host).
     """
-    parts = [(label, size) for label, size in parts if size]
-    need = sum(size for _, size in parts)
-    if free is None or need <= free:
+
+    free: int | None
+    where: str
+    per_device: bool = False
+
+
+def fits(need: Need, limit: Limit) -> bool:
+    return limit.free is None or need.bytes <= limit.free
+
+
+def check_fits(need: Need, limit: Limit, advice: str = BEFORE_BUILDING) -> None:
+    """Refuse (exit 1) a need over the limit, with the one refusal message."""
+    if fits(need, limit):
         return
-    detail = " + ".join(f"{label} {human_bytes(size)}" for label, size in parts)
     raise InspectError(
-        f"{what} needs an estimated {human_bytes(need)} ({detail}) but {where} has {human_bytes(free)} free; "
-        "refused before building"
+        f"{need.what} needs an estimated {human_bytes(need.bytes)} ({need.derivation}) but {limit.where} has "
+        f"{human_bytes(limit.free or 0)} free; {advice}"
     )
 
 
+# --- building, measuring: from the spec-only estimate ---------------------------------------------------
 
-def check_build(spec: ResNetSpec, free: int | None) -> Estimate:
-    """Refuse a network whose tensors TensorFlow cannot index, or whose build does not fit in ``free`` bytes."""
+
+def weights_part(params: int, dtype: Dtype = Dtype.FLOAT32) -> tuple[str, int]:
+    return f"{dtype.value} weights", params * dtype.bytes
+
+
+def layers_part(layers: int) -> tuple[str, int]:
+    return f"{layers:,} Keras layers", layers * KERAS_LAYER_BYTES
+
+
+def build_need(found: Estimate) -> Need:
+    """Building a network or a block: its float32 weights and its Keras layer objects."""
+    return Need(f"building {found.name} ({found.params:,} parameters)",
+                (weights_part(found.params), layers_part(found.layers)))
+
+
+def check_build(spec: ResNetSpec, limit: Limit) -> Estimate:
+    """Refuse a network whose tensors TensorFlow cannot index, or whose build does not fit."""
     found = estimate(spec)
     check_elements(at_input(spec), found.largest_tensor)
-    check_estimate_builds(found, free)
+    check_fits(build_need(found), limit)
     return found
 
 
-
-def check_estimate_builds(found: Estimate, free: int | None) -> None:
-    """Refuse building what ``found`` describes when its weights and layers do not fit in ``free`` bytes."""
-    weights, objects = found.build_bytes()
-    check_fits(
-        [("float32 weights", weights), (f"{found.layers:,} Keras layers", objects)],
-        free,
-        f"building {found.name} ({found.params:,} parameters)",
+def measure_need(spec: ResNetSpec, found: Estimate, batch_size: int, dtype: Dtype) -> Need:
+    """``memory --measure``: the network built at ``dtype`` (weights and layers) and one forward pass."""
+    activations = found.peak_elements * batch_size * dtype.bytes  # elements alive at the peak x images x bytes
+    return Need(
+        f"--measure on {spec.name}",
+        (weights_part(found.params, dtype), layers_part(found.layers),
+         (f"activations of batch {batch_size}", activations)),
     )
+
+
+def check_measure(spec: ResNetSpec, batch_size: int, dtype: Dtype, limit: Limit) -> None:
+    """Refuse a ``--measure`` whose tensors TensorFlow cannot index or whose forward pass cannot fit."""
+    found = estimate(spec)
+    check_elements(at_input(spec, batch_size), found.largest_tensor, batch_size)
+    check_fits(measure_need(spec, found, batch_size, dtype), limit)
+
+
+# --- bench batches ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BatchCost:
+    """A forward pass under one precision policy: one replica's weights, and the activations per image."""
+
+    label: str  # the policy, e.g. "mixed_bfloat16"
+    weights_bytes: int
+    per_image_bytes: int
+    replicas: int = 1
+
+    def need(self, batch: int, per_device: bool) -> Need:
+        """All replicas' weights and the whole batch in a shared memory; per device, one replica's
+        weights and its share of the batch."""
+        copies, images = (1, -(-batch // self.replicas)) if per_device else (self.replicas, batch)
+        return Need(
+            f"batch {batch} ({self.label})",
+            (("weights", copies * self.weights_bytes), ("activations", images * self.per_image_bytes)),
+        )
+
+
+def batch_cost(
+    label: str, compute: Dtype | str, params: int, peak_elements: int, replicas: int = 1, converts: bool = False
+) -> BatchCost:
+    """The cost from a model's parameter count and its activation peak per image (elements alive at once)."""
+    per_param, per_element = policy_bytes(compute, converts)
+    return BatchCost(label, params * per_param, peak_elements * per_element, replicas)
+
+
+def largest_batch(cost: BatchCost, limit: Limit) -> int | None:
+    """The largest batch (a multiple of the replicas) whose :meth:`BatchCost.need` fits; 0 if none,
+    None when the free memory is unknown."""
+    if limit.free is None:
+        return None
+
+    def ok(steps: int) -> bool:
+        return fits(cost.need(steps * cost.replicas, limit.per_device), limit)
+
+    if not ok(1):
+        return 0
+    low, high = 1, 2  # ok(low) holds; find a high where it does not, then bisect
+    while ok(high):
+        if high > MAX_ELEMENTS:  # nothing grows with the batch: no batch is too large
+            return high * cost.replicas
+        low, high = high, high * 2
+    while high - low > 1:
+        middle = (low + high) // 2
+        low, high = (middle, high) if ok(middle) else (low, middle)
+    return low * cost.replicas
+
+
+def check_batches(costs: Iterable[BatchCost], batch_sizes: Sequence[int], limit: Limit) -> None:
+    """Refuse, before anything runs, the first batch whose need is over the limit."""
+    for cost in costs:
+        for batch in batch_sizes:
+            need = cost.need(batch, limit.per_device)
+            if not fits(need, limit):
+                largest = largest_batch(cost, limit)
+                one = "one image" if cost.replicas == 1 else "one image per replica"
+                check_fits(need, limit, f"the largest batch that fits is {largest}" if largest else
+                           f"not even {one} fits")
+
+
+# Environment lines of a bench run that follow the free memory: shown, not exported (they change run to run).
+FREE_MEMORY = "free memory"
+LARGEST_BATCH = "largest batch that fits"
+RUN_METADATA = frozenset({FREE_MEMORY, LARGEST_BATCH})
+
+
+# --- the limit: free memory of the host and of GPUs ---------------------------------------------
+
+PROC_CGROUP = Path("/proc/self/cgroup")
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+# (folder under the root, limit file, usage file): cgroup v2 (the "0::" line), then v1's memory controller.
+CGROUP_V2 = ("", "memory.max", "memory.current")
+CGROUP_V1 = ("memory", "memory.limit_in_bytes", "memory.usage_in_bytes")
+NO_LIMIT = 1 << 60  # v1 writes "no limit" as a huge number, v2 as "max"
+
+
+def _cgroup_folders() -> list[tuple[Path, str, str]]:
+    """(folder, limit file, usage file) of this process's memory cgroups and their ancestors: a limit
+    set on a parent (a container's) binds its children too."""
+    try:
+        lines = PROC_CGROUP.read_text().splitlines()
+    except OSError:
+        return []
+    found = []
+    for line in lines:
+        _, controllers, path = (line.split(":", 2) + ["", ""])[:3]
+        if controllers == "" and path:
+            sub, limit, usage = CGROUP_V2
+        elif "memory" in controllers.split(","):
+            sub, limit, usage = CGROUP_V1
+        else:
+            continue
+        parts = PurePosixPath(path).parts[1:]
+        found += [((CGROUP_ROOT / sub).joinpath(*parts[:n]), limit, usage) for n in range(len(parts), -1, -1)]
+    return found
+
+
+def _room(folder: Path, limit_file: str, usage_file: str) -> int | None:
+    try:
+        limit_text = (folder / limit_file).read_text().strip()
+        usage = int((folder / usage_file).read_text().strip())
+        limit = int(limit_text) if limit_text != "max" else None
+    except (OSError, ValueError):
+        return None
+    if limit is None or limit >= NO_LIMIT:
+        return None
+    return max(0, limit - usage)
+
+
+def cgroup_free_bytes() -> int | None:
+    """Room left under the tightest cgroup memory limit on this process (v2 or v1), None without one."""
+    rooms = [room for folder in _cgroup_folders() if (room := _room(*folder)) is not None]
+    return min(rooms) if rooms else None
+
+
+def host_free_bytes() -> int:
+    """Memory a new allocation can get: psutil's available memory, or less under a cgroup limit."""
+    import psutil  # read only when a command runs, not for --help
+
+    available = int(psutil.virtual_memory().available)
+    limited = cgroup_free_bytes()
+    return min(available, limited) if limited is not None else available
+
+
+def gpu_free_bytes(index: int = 0) -> int | None:
+    """Free memory of a GPU as nvidia-smi reports it (MiB), or None without nvidia-smi.
+
+    Must be asked before TensorFlow initialises the GPU, which reserves most of
+    its memory. CUDA_VISIBLE_DEVICES renumbers GPUs; when it lists indices the
+    mapping is followed, otherwise the smallest free figure of all GPUs is used.
+    """
+    tool = shutil.which("nvidia-smi")
+    if tool is None:
+        return None
+    try:
+        out = subprocess.run(
+            [tool, "--query-gpu=index,memory.free", "--format=csv,noheader,nounits"],
+            capture_output=True, text=True, timeout=20, check=True,
+        ).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    free = {}
+    for line in out.strip().splitlines():
+        parts = [p.strip() for p in line.split(",")]
+        if len(parts) == 2 and parts[0].isdigit() and parts[1].isdigit():
+            free[int(parts[0])] = int(parts[1]) * 2**20
+    if not free:
+        return None
+    visible = [v.strip() for v in os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",") if v.strip()]
+    if visible and all(v.isdigit() for v in visible) and index < len(visible) and int(visible[index]) in free:
+        return free[int(visible[index])]
+    if not visible and len(free) == 1:
+        return next(iter(free.values()))
+    return min(free.values())
+
+
+def host_limit() -> Limit:
+    return Limit(host_free_bytes(), "the host")
+
+
+def gpu_limit(index: int = 0) -> Limit | None:
+    """GPU ``index``'s free memory, or None when nvidia-smi cannot tell."""
+    free = gpu_free_bytes(index)
+    return None if free is None else Limit(free, f"GPU {index} (nvidia-smi)", per_device=True)

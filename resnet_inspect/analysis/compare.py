@@ -1,34 +1,44 @@
 """Comparisons: a regular block against a bottleneck block, and model against model. No rendering here.
 
-Blocks are built with the network's own block code (:class:`~resnet_inspect.model.builder.ResNetBuilder`)
-and models from specs; both are walked with the same :func:`~resnet_inspect.analysis.walk.analyze` as
-``summary``, so every number below comes from built Keras layers.
+Blocks are built with the network's own block code (:func:`~resnet_inspect.model.topology.one_block`,
+the same topology that builds the network and that the estimate records) and models from specs; both
+are walked with the same :func:`~resnet_inspect.analysis.walk.analyze` as ``summary``, so every number
+below comes from built Keras layers.
 
-TensorFlow is imported only inside the functions that build something: parsing
-names (and failing on a bad one) stays instant.
+TensorFlow is imported only inside the functions that build something: parsing names
+(:mod:`resnet_inspect.analysis.compare_names`, re-exported here) and failing on a bad one stays instant.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import enum
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from resnet_inspect.analysis.compare_names import (  # noqa: F401  (the command's names, re-exported)
+    MODEL_PREFIX,
+    ModelName,
+    Selection,
+    block_names,
+    known_names,
+    model_names,
+    parse_model_name,
+    parse_names,
+    version_names,
+)
 from resnet_inspect.analysis.records import Level, Shape, Totals, UnitRow
 from resnet_inspect.analysis.report import Report
 from resnet_inspect.errors import UsageError
 from resnet_inspect.model import naming
-from resnet_inspect.model.spec import BLOCK_STRIDES, DEPTHS, BlockKind, DataFormat, ResNetSpec, Version
+from resnet_inspect.model.spec import BlockKind, DataFormat, ResNetSpec, Version
+from resnet_inspect.model.topology import block_scope, channel_index, map_shape
 
 # Seeds (004): "a regular ResNet block with 64 filters that takes in an input with 64 channels".
 DEFAULT_FILTERS = 64
 # Seeds (002): after the 7x7/2 conv and the 3x3/2 pool a 224x224 input is 56x56 in block layer 1.
 DEFAULT_SIZE = 56
-MODEL_PREFIX = "resnet"
-_MODEL_RE = re.compile(rf"{MODEL_PREFIX}(\d+)(?:-(.*))?")
 CONV_TYPES = ("Conv2D",)
 
 
@@ -37,94 +47,6 @@ class CompareLevel(str, enum.Enum):
 
     MODEL = "model"
     STAGE = "stage"
-
-
-# --- names ---------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ModelName:
-    """A model named on the command line: ``resnet50`` or ``resnet50-v2``."""
-
-    label: str
-    depth: int
-    version: Version | None  # None: no suffix, the command's version applies
-
-
-def block_names() -> tuple[str, ...]:
-    return tuple(kind.value for kind in BlockKind)
-
-
-def model_names() -> tuple[str, ...]:
-    return tuple(f"{MODEL_PREFIX}{depth}" for depth in DEPTHS)
-
-
-def version_names() -> tuple[str, ...]:
-    return tuple(version.value for version in Version)
-
-
-def known_names() -> str:
-    """What ``compare`` accepts, for error messages (derived from the tables, never typed in)."""
-    suffixes = ", ".join(f"-{v}" for v in version_names())
-    return (
-        f"blocks: {', '.join(block_names())}; models: {', '.join(model_names())} "
-        f"(optionally with a version suffix: {suffixes})"
-    )
-
-
-def parse_model_name(text: str) -> ModelName | None:
-    """``resnet50`` / ``resnet50-v1`` -> ModelName; None when ``text`` is not a model name at all."""
-    label = text.strip().lower()
-    match = _MODEL_RE.fullmatch(label)
-    if match is None or int(match.group(1)) not in DEPTHS:
-        return None
-    version = None
-    if match.group(2) is not None:
-        try:
-            version = Version(match.group(2))
-        except ValueError:
-            raise UsageError(
-                f"unknown version {match.group(2)!r} in {text!r}; known versions: {', '.join(version_names())}"
-            ) from None
-    return ModelName(label=label, depth=int(match.group(1)), version=version)
-
-
-@dataclass(frozen=True)
-class Selection:
-    """What the names ask for: blocks or models, never both."""
-
-    blocks: tuple[BlockKind, ...] = ()
-    models: tuple[ModelName, ...] = ()
-
-
-def parse_names(names: Sequence[str]) -> Selection:
-    """Classify two or more names as blocks or models; every mistake is a UsageError."""
-    if len(names) < 2:
-        got = f"got only {names[0]!r}" if names else "got none"
-        raise UsageError(
-            f"compare needs at least two names, e.g. 'regular bottleneck' or 'resnet34 resnet50'; {got}"
-        )
-    blocks: list[BlockKind] = []
-    models: list[ModelName] = []
-    for name in names:
-        key = name.strip().lower()
-        if key in block_names():
-            blocks.append(BlockKind(key))
-            continue
-        model = parse_model_name(name)
-        if model is None:
-            raise UsageError(f"unknown name {name!r}; known {known_names()}")
-        models.append(model)
-    if blocks and models:
-        raise UsageError(
-            f"cannot mix blocks ({', '.join(k.value for k in blocks)}) with models "
-            f"({', '.join(m.label for m in models)}): compare blocks with blocks, or models with models"
-        )
-    labels = [k.value for k in blocks] + [m.label for m in models]
-    for label in labels:
-        if labels.count(label) > 1:
-            raise UsageError(f"{label!r} is named twice; name each block or model once")
-    return Selection(blocks=tuple(blocks), models=tuple(models))
 
 
 def check_positive(option: str, value: int) -> None:
@@ -159,18 +81,12 @@ class BlockSetup:
         return self.filters if self.first else self.kind.expansion * self.filters
 
     @property
-    def stride(self) -> int:
-        return BLOCK_STRIDES[0]  # block layer 1 keeps the map size (seeds: block_strides[0] == 1)
-
-    @property
     def scope(self) -> str:
-        return naming.join(naming.stage_scope(0), f"{self.kind.scope}0")
+        return block_scope(naming.stage_scope(0), self.kind, 0)
 
     @property
     def input_shape(self) -> Shape:
-        if DataFormat(self.data_format) is DataFormat.CHANNELS_FIRST:
-            return (self.in_channels, self.size, self.size)
-        return (self.size, self.size, self.in_channels)
+        return map_shape(self.data_format, self.size, self.size, self.in_channels)
 
     def config(self) -> dict[str, Any]:
         return {
@@ -186,24 +102,22 @@ class BlockSetup:
 
 
 def build_block(setup: BlockSetup) -> Any:
-    """A Keras model holding exactly one block, made by the same builder calls as the network.
+    """A Keras model holding exactly one block, made by the network's own block code.
 
-    The builder is the network's for ``setup.version``. The identity block is ``block_fn(kind)(...)``
-    without ``shortcut_filters``, as every block after the first in a block layer; ``first`` calls
-    ``block_layer`` with one block, which is how the network makes the first block of a block layer
-    (with the projection shortcut that version gives it: v2 always, v1 where the shape changes).
+    :func:`~resnet_inspect.model.topology.one_block` with the family of ``setup.version``: the identity
+    block is ``block_fn(kind)`` without a projection, as every block after the first in a block layer;
+    ``first`` goes through ``block_layer`` with one block, which is how the network makes the first block
+    of a block layer (with the projection that version gives it: v2 always, v1 where the shape changes).
+    The estimate records the same call (:func:`~resnet_inspect.analysis.estimate.estimate_block`).
     """
     from resnet_inspect._tf import keras
-    from resnet_inspect.model.builder import BUILDERS
+    from resnet_inspect.model.builder import KerasOps
+    from resnet_inspect.model.topology import one_block
 
-    builder = BUILDERS[Version(setup.version)](setup.data_format, setup.use_bias)
-    inputs = keras.Input(shape=setup.input_shape, name="input")
-    if setup.first:
-        outputs = builder.block_layer(
-            inputs, setup.kind, setup.filters, setup.stride, 1, naming.stage_scope(0)
-        )
-    else:
-        outputs = builder.block_fn(setup.kind)(inputs, setup.filters, setup.stride, setup.scope)
+    inputs, outputs = one_block(
+        KerasOps(setup.data_format), setup.kind, setup.filters, setup.input_shape, setup.first,
+        Version(setup.version), setup.use_bias,
+    )
     return keras.Model(inputs, outputs, name=f"{setup.kind.scope}")
 
 
@@ -238,13 +152,9 @@ class BlockSide:
     report: Report
 
 
-def _channel_index(data_format: DataFormat | str) -> int:
-    return 0 if DataFormat(data_format) is DataFormat.CHANNELS_FIRST else -1
-
-
 def block_side(setup: BlockSetup, report: Report) -> BlockSide:
     """Read the per-conv breakdown and the totals of one walked block."""
-    axis = _channel_index(setup.data_format)
+    axis = channel_index(setup.data_format)
     convs = []
     for record in report.layers:
         if record.layer_type not in CONV_TYPES:
@@ -259,8 +169,8 @@ def block_side(setup: BlockSetup, report: Report) -> BlockSide:
                 in_channels=record.input_shapes[0][axis],
                 out_channels=record.output_shape[axis],
                 output_shape=record.output_shape,
-                weights=record.weights,
-                biases=record.biases,
+                weights=record.split.weights,
+                biases=record.split.biases,
                 macs=record.macs,
                 flops=record.flops,
             )
@@ -403,6 +313,3 @@ def stage_names(rows: Sequence[ModelRow]) -> list[str]:
             if stage.name not in names:
                 names.append(stage.name)
     return names
-
-
-# --- JSON documents (plain data, fixed key order, no timestamps) -------------------------------------

@@ -1,16 +1,12 @@
 """MACs and FLOPs per layer: a table from layer type to handler. No TensorFlow here.
 
-Convention (stated in the README and every report):
+The counting convention is :data:`CONVENTION` at the end of this module, with its
+one-line form :data:`CONVENTION_LINE`; every report and export states it from
+there. In short, ``macs`` are what the ResNet paper calls "FLOPs" (3.8 x 10^9 for
+ResNet-50) and ``flops`` count every operation, for a batch of one.
 
-* ``macs``  = multiply-accumulates of Conv and Dense layers only; this is what
-  the ResNet paper calls "FLOPs" (3.8 x 10^9 for ResNet-50).
-* ``flops`` = every floating-point operation of one inference forward pass for
-  one image: a multiply-add counts 2, and bias adds, BN scale and shift, ReLU,
-  residual adds and pooling are each counted, one per element operation.
-
-All counts are for a batch of one. A layer type without a handler is
-*unsupported*: its MACs and FLOPs are unknown (``None``), never 0, and it is
-listed in every output.
+A layer type without a handler is *unsupported*: its MACs and FLOPs are unknown
+(``None``), never 0, and it is listed in every output.
 """
 
 from __future__ import annotations
@@ -294,9 +290,15 @@ def cost_of(info: LayerInfo) -> Cost | None:
     return handler(info)
 
 
+# What ``macs`` and ``flops`` count, as the JSON exports and the Markdown report state it.
 CONVENTION = {
     "macs": "multiply-accumulates of Conv and Dense layers (what the ResNet paper calls FLOPs)",
     "flops": "every floating-point operation of one inference pass: a multiply-add is 2; bias add, "
     "BN scale and shift, ReLU, residual add and pooling are each counted",
     "batch": 1,
 }
+# The same convention in one line, as every console table is headed.
+CONVENTION_LINE = (
+    "MACs = multiply-accumulates of conv/dense layers (the ResNet paper's \"FLOPs\"); "
+    "FLOPs = every floating-point operation, a multiply-add counts 2. Batch of 1."
+)

@@ -5,7 +5,8 @@ residual shortcut is what keeps a block's input alive across the block. The
 peak of the live set is the activation memory an inference pass needs (before
 any buffer reuse the runtime may do, so an upper estimate). Sizes are per image
 (the records carry shapes without the batch axis): multiply by batch size and
-bytes per element.
+bytes per element. Any sequence of layers with a name, the names of their inputs and
+an output shape will do (:class:`Layer`).
 """
 
 from __future__ import annotations
@@ -13,8 +14,20 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
-from resnet_inspect.analysis.records import LayerRecord
+
+class Layer(Protocol):
+    """What the sweep reads of a layer: a walked ``LayerRecord`` or a recorded topology node."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def inputs(self) -> tuple[str, ...]: ...
+
+    @property
+    def output_shape(self) -> tuple[int | None, ...]: ...
 
 
 @dataclass(frozen=True)
@@ -26,13 +39,13 @@ class LivePeak:
     alive: tuple[str, ...]
 
 
-def _elements(record: LayerRecord) -> int | None:
+def _elements(record: Layer) -> int | None:
     if any(d is None for d in record.output_shape):
         return None  # a dynamic dimension: the size is unknown until the model is called
     return math.prod(record.output_shape)
 
 
-def last_uses(layers: Sequence[LayerRecord]) -> list[int]:
+def last_uses(layers: Sequence[Layer]) -> list[int]:
     """For each layer, the index of the last layer that reads its output (itself if none does).
 
     A layer no one reads is a model output: it stays alive to the end.
@@ -50,7 +63,7 @@ def last_uses(layers: Sequence[LayerRecord]) -> list[int]:
     return [last[i] if consumed[i] else end for i in range(len(layers))]
 
 
-def live_elements(layers: Sequence[LayerRecord]) -> list[int] | None:
+def live_elements(layers: Sequence[Layer]) -> list[int] | None:
     """Elements per image alive while each layer runs: its inputs, its output and every tensor
     produced earlier and still awaited by a later layer. None if a shape is dynamic."""
     sizes = [_elements(r) for r in layers]
@@ -69,7 +82,7 @@ def live_elements(layers: Sequence[LayerRecord]) -> list[int] | None:
     return live
 
 
-def peak_live(layers: Sequence[LayerRecord]) -> LivePeak | None:
+def peak_live(layers: Sequence[Layer]) -> LivePeak | None:
     """The largest live set over the graph in order; None if a shape is dynamic or there are no layers."""
     live = live_elements(layers)
     if not live:

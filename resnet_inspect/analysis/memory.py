@@ -30,23 +30,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from resnet_inspect.analysis import liveness
+from resnet_inspect.analysis.budget import Dtype
 from resnet_inspect.analysis.receptive import nd
 from resnet_inspect.analysis.records import LayerRecord, Level
 from resnet_inspect.analysis.report import Report
 from resnet_inspect.errors import InspectError, UsageError
-
-
-class Dtype(str, enum.Enum):
-    """Element types a memory estimate can be made at."""
-
-    FLOAT32 = "float32"
-    FLOAT16 = "float16"
-    BFLOAT16 = "bfloat16"
-    FLOAT64 = "float64"
-
-    @property
-    def bytes(self) -> int:
-        return {"float32": 4, "float16": 2, "bfloat16": 2, "float64": 8}[self.value]
 
 
 class Saved(enum.Flag):

@@ -1,11 +1,12 @@
 """Immutable records: what the graph walk produces and what every output reads.
 
 Plain data only (no TensorFlow, no rendering), JSON-serialisable through
-:func:`dataclasses.asdict`.
+:func:`flat`, which spells the embedded parameter split out as the export columns.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 from dataclasses import dataclass
 from typing import Any
@@ -13,20 +14,60 @@ from typing import Any
 Shape = tuple[int, ...]
 
 
-class Level(str, enum.Enum):
-    """Aggregation levels of a report."""
+@dataclass(frozen=True)
+class ParamSplit:
+    """Parameters by role, for a layer or a sum of layers.
 
-    STAGE = "stage"
-    BLOCK = "block"
-    LAYER = "layer"
+    ``weights`` are kernels and embeddings, ``biases`` bias vectors; ``bn_trainable``
+    are a normalization layer's learned scale and offset (BN γ/β, also for a layer
+    norm or group norm), ``bn_non_trainable`` its running statistics (BN μ/σ²);
+    ``other`` is every variable with no known role, so the split always adds up
+    to the layer's parameters.
+    """
+
+    weights: int = 0
+    biases: int = 0
+    bn_trainable: int = 0
+    bn_non_trainable: int = 0
+    other: int = 0
+
+    @property
+    def total(self) -> int:
+        return sum(dataclasses.astuple(self))
+
+    def __add__(self, more: ParamSplit) -> ParamSplit:
+        return ParamSplit(*(getattr(self, f.name) + getattr(more, f.name) for f in dataclasses.fields(self)))
+
+
+SPLIT_FIELDS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(ParamSplit))
+
+
+def flat(record: Any) -> dict[str, Any]:
+    """A record as a flat dict: its fields in order, an embedded :class:`ParamSplit` spelled out in
+    place as its own fields (``weights``, ``biases``, ...), the column names of every export."""
+    data: dict[str, Any] = {}
+    for f in dataclasses.fields(record):
+        value = getattr(record, f.name)
+        if isinstance(value, ParamSplit):
+            data.update(dataclasses.asdict(value))
+        else:
+            data[f.name] = value
+    return data
+
+
+def flat_fields(cls: type) -> tuple[str, ...]:
+    """The keys of :func:`flat` for records of dataclass ``cls``, in order."""
+    names: list[str] = []
+    for f in dataclasses.fields(cls):
+        names.extend(SPLIT_FIELDS if f.type in (ParamSplit, "ParamSplit") else (f.name,))
+    return tuple(names)
 
 
 @dataclass(frozen=True)
 class LayerRecord:
     """One built layer, in graph order.
 
-    The parameter split always adds up: ``weights + biases + bn_trainable +
-    bn_non_trainable + other == params == trainable + non_trainable``.
+    The parameter split always adds up: ``split.total == params == trainable + non_trainable``.
     ``macs``/``flops`` are None when the layer is unsupported (unknown, not 0).
     """
 
@@ -38,25 +79,12 @@ class LayerRecord:
     input_shapes: tuple[Shape, ...]
     output_shape: Shape
     config: tuple[tuple[str, Any], ...]
-    weights: int
-    biases: int
-    bn_trainable: int
-    bn_non_trainable: int
-    other: int
+    macs: int | None
+    flops: int | None
+    split: ParamSplit
     params: int
     trainable: int
     non_trainable: int
-    macs: int | None
-    flops: int | None
-
-
-@dataclass(frozen=True)
-class Unsupported:
-    """A layer whose cost is unknown, and why."""
-
-    name: str
-    layer_type: str
-    reason: str
 
 
 @dataclass(frozen=True)
@@ -68,11 +96,7 @@ class UnitRow:
     stage: str | None
     output_shape: Shape
     layers: int
-    weights: int
-    biases: int
-    bn_trainable: int
-    bn_non_trainable: int
-    other: int
+    split: ParamSplit
     params: int
     trainable: int
     non_trainable: int
@@ -93,13 +117,26 @@ class Totals:
     params: int
     trainable: int
     non_trainable: int
-    weights: int
-    biases: int
-    bn_trainable: int
-    bn_non_trainable: int
-    other: int
+    split: ParamSplit
     macs: int | None
     flops: int | None
     macs_counted: int
     flops_counted: int
     unsupported: int
+
+
+@dataclass(frozen=True)
+class Unsupported:
+    """A layer whose cost is unknown, and why."""
+
+    name: str
+    layer_type: str
+    reason: str
+
+
+class Level(str, enum.Enum):
+    """Aggregation levels of a report."""
+
+    STAGE = "stage"
+    BLOCK = "block"
+    LAYER = "layer"

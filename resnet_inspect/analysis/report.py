@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from resnet_inspect.analysis.aggregate import aggregate, totals
+from resnet_inspect.analysis.frame import rows_frame
 from resnet_inspect.analysis.records import LayerRecord, Level, Totals, UnitRow, Unsupported
 
 
@@ -20,6 +21,11 @@ class Report:
 
     def rows(self, level: Level | str = Level.BLOCK) -> tuple[UnitRow, ...]:
         return aggregate(self.layers, self.model_name, Level(level))
+
+    def to_frame(self, level: Level | str = Level.BLOCK) -> Any:
+        """The rows at ``level`` as a pandas DataFrame, with the columns of the CSV export (``summary --csv``):
+        shapes as '56x56x256', counts as nullable integers (an unknown MAC count is ``<NA>``, never 0)."""
+        return rows_frame(self.rows(level))
 
     @property
     def totals(self) -> Totals:

@@ -9,11 +9,11 @@ from typing import Any
 
 from resnet_inspect._tf import keras
 from resnet_inspect.analysis import flops
-from resnet_inspect.analysis.records import LayerRecord, Shape, Unsupported
+from resnet_inspect.analysis.records import SPLIT_FIELDS, LayerRecord, ParamSplit, Shape, Unsupported
 from resnet_inspect.analysis.report import Report
 from resnet_inspect.model import naming
 
-# Variable name (last path component) -> parameter role.
+# Variable name (last path component) -> parameter role (a field of ParamSplit; any other name is "other").
 WEIGHT_ROLES: dict[str, str] = {
     "kernel": "weights",
     "depthwise_kernel": "weights",
@@ -26,7 +26,6 @@ WEIGHT_ROLES: dict[str, str] = {
     "moving_mean": "bn_non_trainable",
     "moving_variance": "bn_non_trainable",
 }
-ROLES = ("weights", "biases", "bn_trainable", "bn_non_trainable", "other")
 
 Grouping = Callable[[str], "naming.Group | None"]
 
@@ -49,11 +48,11 @@ def _plain(value: Any) -> Any:
     return json.loads(json.dumps(value, default=repr))
 
 
-def _param_split(layer: Any) -> dict[str, int]:
-    split = dict.fromkeys(ROLES, 0)
+def _param_split(layer: Any) -> ParamSplit:
+    split = dict.fromkeys(SPLIT_FIELDS, 0)
     for variable in layer.weights:
         split[WEIGHT_ROLES.get(variable.name, "other")] += math.prod(variable.shape)
-    return split
+    return ParamSplit(**split)
 
 
 def _inbound(layer: Any, producers: Mapping[int, str]) -> tuple[list[Any], tuple[str, ...]]:
@@ -62,6 +61,47 @@ def _inbound(layer: Any, producers: Mapping[int, str]) -> tuple[list[Any], tuple
         return [], ()
     tensors = _as_list(layer.input)
     return tensors, tuple(producers.get(id(t), "?") for t in tensors)
+
+
+def _record(layer: Any, producers: dict[int, str], grouping: Grouping) -> tuple[LayerRecord, Unsupported | None]:
+    """The record of one layer (its outputs entered in ``producers``), and why its cost is unknown if it is."""
+    layer_type = type(layer).__name__
+    try:
+        input_tensors, inputs = _inbound(layer, producers)
+        output = layer.output
+    except (AttributeError, ValueError) as exc:  # shared layers have several calls
+        raise TypeError(f"layer {layer.name!r} cannot be walked: {exc}") from None
+    outputs = _as_list(output)
+    for tensor in outputs:
+        producers[id(tensor)] = layer.name
+    out_shape = _shape(outputs[0])
+    in_shapes = tuple(_shape(t) for t in input_tensors) or (out_shape,)
+    layer_config = _plain(layer.get_config())
+    try:
+        cost = flops.cost_of(flops.LayerInfo(layer_type, layer_config, in_shapes, out_shape))
+        reason = f"no FLOP handler for layer type {layer_type}"
+    except flops.Uncountable as exc:
+        cost, reason = None, str(exc)
+    trainable = sum(math.prod(v.shape) for v in layer.trainable_weights)
+    non_trainable = sum(math.prod(v.shape) for v in layer.non_trainable_weights)
+    group = grouping(layer.name)
+    record = LayerRecord(
+        name=layer.name,
+        stage=group.stage if group else None,
+        block=group.block if group else None,
+        layer_type=layer_type,
+        inputs=inputs,
+        input_shapes=in_shapes,
+        output_shape=out_shape,
+        config=tuple(sorted(layer_config.items())),
+        split=_param_split(layer),
+        params=trainable + non_trainable,
+        trainable=trainable,
+        non_trainable=non_trainable,
+        macs=cost.macs if cost else None,
+        flops=cost.flops if cost else None,
+    )
+    return record, (None if cost else Unsupported(layer.name, layer_type, reason))
 
 
 def analyze(
@@ -78,54 +118,10 @@ def analyze(
     if not getattr(model, "built", False) or not hasattr(model, "inputs"):
         raise TypeError("analyze() needs a built Keras functional model")
     producers: dict[int, str] = {}
-    records: list[LayerRecord] = []
-    unsupported: list[Unsupported] = []
-    for layer in model.layers:
-        layer_type = type(layer).__name__
-        try:
-            input_tensors, inputs = _inbound(layer, producers)
-            output = layer.output
-        except (AttributeError, ValueError) as exc:  # shared layers have several calls
-            raise TypeError(f"layer {layer.name!r} cannot be walked: {exc}") from None
-        outputs = _as_list(output)
-        for tensor in outputs:
-            producers[id(tensor)] = layer.name
-        out_shape = _shape(outputs[0])
-        in_shapes = tuple(_shape(t) for t in input_tensors) or (out_shape,)
-        layer_config = _plain(layer.get_config())
-        info = flops.LayerInfo(layer_type, layer_config, in_shapes, out_shape)
-        try:
-            cost = flops.cost_of(info)
-            reason = f"no FLOP handler for layer type {layer_type}"
-        except flops.Uncountable as exc:
-            cost, reason = None, str(exc)
-        if cost is None:
-            unsupported.append(Unsupported(layer.name, layer_type, reason))
-        split = _param_split(layer)
-        trainable = sum(math.prod(v.shape) for v in layer.trainable_weights)
-        non_trainable = sum(math.prod(v.shape) for v in layer.non_trainable_weights)
-        group = grouping(layer.name)
-        records.append(
-            LayerRecord(
-                name=layer.name,
-                stage=group.stage if group else None,
-                block=group.block if group else None,
-                layer_type=layer_type,
-                inputs=inputs,
-                input_shapes=in_shapes,
-                output_shape=out_shape,
-                config=tuple(sorted(layer_config.items())),
-                params=trainable + non_trainable,
-                trainable=trainable,
-                non_trainable=non_trainable,
-                macs=cost.macs if cost else None,
-                flops=cost.flops if cost else None,
-                **split,
-            )
-        )
+    walked = [_record(layer, producers, grouping) for layer in model.layers]
     return Report(
         model_name=model.name,
-        layers=tuple(records),
-        unsupported=tuple(unsupported),
+        layers=tuple(record for record, _ in walked),
+        unsupported=tuple(item for _, item in walked if item is not None),
         config=tuple((config or {}).items()),
     )

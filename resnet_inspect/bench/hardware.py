@@ -1,4 +1,6 @@
-"""What the machine can do: CPU model, flags and clock, peak FLOP/s, free memory. No TensorFlow here.
+"""What the machine can compute: CPU model, flags and clock, peak FLOP/s of CPUs and GPUs. No TensorFlow here.
+
+Free memory is read by :mod:`resnet_inspect.analysis.budget`.
 
 Peak FLOP/s count a fused multiply-add as 2 FLOPs, as the reports do.
 
@@ -28,8 +30,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
-import subprocess
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -274,74 +274,3 @@ def gpu_peak(device_name: str, dtype: str = FLOAT32, tf32: bool = True) -> Peak 
     if value is None:
         return None
     return Peak(value * 1e12, f"{peaks.label} {kind}: {value:,.1f} TFLOP/s dense (NVIDIA data sheet)")
-
-
-# --- free memory -------------------------------------------------------------------------------
-
-
-def _cgroup_free_bytes() -> int | None:
-    """Room left under this process's cgroup memory limit, if it has one (v2, then v1)."""
-    try:
-        lines = Path("/proc/self/cgroup").read_text().splitlines()
-    except OSError:
-        return None
-    for line in lines:
-        _, controllers, path = line.split(":", 2)
-        if controllers == "":
-            base = Path("/sys/fs/cgroup") / path.lstrip("/")
-            limit_file, usage_file = base / "memory.max", base / "memory.current"
-        elif "memory" in controllers.split(","):
-            base = Path("/sys/fs/cgroup/memory") / path.lstrip("/")
-            limit_file, usage_file = base / "memory.limit_in_bytes", base / "memory.usage_in_bytes"
-        else:
-            continue
-        try:
-            limit_text = limit_file.read_text().strip()
-            usage = int(usage_file.read_text().strip())
-        except (OSError, ValueError):
-            continue
-        if limit_text == "max" or int(limit_text) >= 1 << 60:  # "no limit" (v1 writes a huge number)
-            continue
-        return max(0, int(limit_text) - usage)
-    return None
-
-
-def host_free_bytes() -> int:
-    """Memory a new allocation can get: psutil's 'available', or less under a cgroup limit."""
-    import psutil
-
-    available = int(psutil.virtual_memory().available)
-    limited = _cgroup_free_bytes()
-    return min(available, limited) if limited is not None else available
-
-
-def gpu_free_bytes(index: int = 0) -> int | None:
-    """Free memory of a GPU as nvidia-smi reports it (MiB), or None without nvidia-smi.
-
-    Must be asked before TensorFlow initialises the GPU, which reserves most of
-    its memory. CUDA_VISIBLE_DEVICES renumbers GPUs; when it lists indices the
-    mapping is followed, otherwise the smallest free figure of all GPUs is used.
-    """
-    tool = shutil.which("nvidia-smi")
-    if tool is None:
-        return None
-    try:
-        out = subprocess.run(
-            [tool, "--query-gpu=index,memory.free", "--format=csv,noheader,nounits"],
-            capture_output=True, text=True, timeout=20, check=True,
-        ).stdout
-    except (OSError, subprocess.SubprocessError):
-        return None
-    free = {}
-    for line in out.strip().splitlines():
-        parts = [p.strip() for p in line.split(",")]
-        if len(parts) == 2 and parts[0].isdigit() and parts[1].isdigit():
-            free[int(parts[0])] = int(parts[1]) * 2**20
-    if not free:
-        return None
-    visible = [v.strip() for v in os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",") if v.strip()]
-    if visible and all(v.isdigit() for v in visible) and index < len(visible) and int(visible[index]) in free:
-        return free[int(visible[index])]
-    if not visible and len(free) == 1:
-        return next(iter(free.values()))
-    return min(free.values())

@@ -33,7 +33,8 @@ MAX_MIN_TIME_S = 3600
 
 
 class Precision(str, enum.Enum):
-    """Keras mixed-precision policies: variables stay float32, the compute dtype changes."""
+    """Keras mixed-precision policies: variables stay float32, the compute dtype changes (bytes per
+    element: :func:`resnet_inspect.analysis.budget.policy_bytes`)."""
 
     FLOAT32 = "float32"
     MIXED_FLOAT16 = "mixed_float16"
@@ -42,10 +43,6 @@ class Precision(str, enum.Enum):
     @property
     def compute_dtype(self) -> str:
         return {"float32": "float32", "mixed_float16": "float16", "mixed_bfloat16": "bfloat16"}[self.value]
-
-    @property
-    def compute_bytes(self) -> int:
-        return 4 if self is Precision.FLOAT32 else 2
 
 
 

@@ -24,20 +24,12 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 from resnet_inspect._tf import keras, tf
+from resnet_inspect.analysis import budget
 from resnet_inspect.analysis.liveness import peak_live
 from resnet_inspect.analysis.report import Report
 from resnet_inspect.bench import hardware
 from resnet_inspect.bench.plan import BenchPlan, DeviceKind, DeviceRequest, Precision
-from resnet_inspect.bench.stats import (
-    LARGEST_BATCH,
-    BenchResult,
-    StepHook,
-    StepsInterrupted,
-    check_memory,
-    make_result,
-    memory_estimate,
-    time_steps,
-)
+from resnet_inspect.bench.stats import BenchResult, StepHook, StepsInterrupted, make_result, time_steps
 from resnet_inspect.errors import InspectError, UsageError
 from resnet_inspect.units import human_bytes
 
@@ -123,12 +115,13 @@ def resolve_target(request: DeviceRequest, all_devices: bool) -> Target:
     return Target("CPU", devices, (cpu.model,) * len(devices), cpu)
 
 
-def free_memory(target: Target) -> int | None:
-    """Free bytes for one replica: host RAM shared by CPU devices, or the smallest GPU's free memory."""
+def free_memory(target: Target) -> budget.Limit:
+    """Free bytes for the run: host RAM shared by CPU devices, or the smallest GPU's free memory each."""
     if target.kind == "CPU":
-        return hardware.host_free_bytes()
-    figures = [hardware.gpu_free_bytes(int(d.rsplit(":", 1)[1])) for d in target.devices]
-    return None if any(f is None for f in figures) else min(figures)  # type: ignore[type-var]
+        return budget.host_limit()
+    figures = [budget.gpu_free_bytes(int(d.rsplit(":", 1)[1])) for d in target.devices]
+    free = None if any(f is None for f in figures) else min(figures)  # type: ignore[type-var]
+    return budget.Limit(free, f"{target.label} ({target.names[0]})", per_device=True)
 
 
 def peak(target: Target, precision: Precision, threads: int | None) -> hardware.Peak | None:
@@ -147,7 +140,7 @@ def peak(target: Target, precision: Precision, threads: int | None) -> hardware.
 
 
 def environment(
-    target: Target, plan: BenchPlan, free: int | None, memory: Sequence[tuple[str, str]] = ()
+    target: Target, plan: BenchPlan, free: budget.Limit, memory: Sequence[tuple[str, str]] = ()
 ) -> tuple[tuple[str, str], ...]:
     """The environment block: device, CPU, threads, XLA, precision, peaks and free memory."""
     cpu = target.cpu
@@ -164,7 +157,7 @@ def environment(
     for precision in plan.precisions:
         found = peak(target, precision, plan.threads)
         pairs.append((f"peak {precision.value}", found.derivation if found else "unknown"))
-    pairs.append(("free memory", human_bytes(free) if free is not None else "unknown"))
+    pairs.append((budget.FREE_MEMORY, human_bytes(free.free) if free.free is not None else "unknown"))
     pairs.extend(memory)
     return tuple(pairs)
 
@@ -175,29 +168,25 @@ def converts(target: Target, precision: Precision) -> bool:
 
 
 def memory_check(
-    report: Report, plan: BenchPlan, target: Target, free: int | None
+    report: Report, plan: BenchPlan, target: Target, free: budget.Limit
 ) -> tuple[tuple[str, str], ...]:
     """Refuse a batch whose estimated memory exceeds the free memory, before anything runs;
     otherwise the estimate, and the largest batch the free memory allows, as environment lines."""
     live = peak_live(report.layers)
     if live is None:
         return (("memory estimate", "unknown (the model has dynamic shapes)"),)
-    shared = target.kind == "CPU"  # logical CPU devices share the host's memory
-    estimates = [
-        memory_estimate(live.elements, report.totals.params, p, target.replicas, converts(target, p))
+    costs = [
+        budget.batch_cost(p.value, p.compute_dtype, report.totals.params, live.elements, target.replicas,
+                          converts(target, p))
         for p in plan.precisions
     ]
-    if free is not None:
-        where = "the host" if shared else f"{target.label} ({target.names[0]})"
-        check_memory(estimates, plan.batch_sizes, free, shared, where)
-    parts = [
-        f"{e.precision.value}: weights {human_bytes(e.weights_bytes)} + {human_bytes(e.per_image_bytes)} per image"
-        for e in estimates
-    ]
+    budget.check_batches(costs, plan.batch_sizes, free)
+    parts = [f"{c.label}: weights {human_bytes(c.weights_bytes)} + {human_bytes(c.per_image_bytes)} per image"
+             for c in costs]
     lines = [("memory estimate", "; ".join(parts) + f" (activation peak at {live.at_layer})")]
-    if free is not None:
-        fits = "; ".join(f"{e.precision.value}: {e.largest_batch(free, shared):,}" for e in estimates)
-        lines.append((LARGEST_BATCH, fits))
+    if free.free is not None:
+        fits = "; ".join(f"{c.label}: {budget.largest_batch(c, free):,}" for c in costs)
+        lines.append((budget.LARGEST_BATCH, fits))
     return tuple(lines)
 
 

@@ -1,4 +1,4 @@
-"""Benchmark plan, timing loop and statistics. No TensorFlow here (numpy only).
+"""Benchmark timing loop and statistics. No TensorFlow here (numpy only).
 
 The timing loop takes the step to time and the clock as arguments, so the
 statistics can be checked with an injected clock. Conventions:
@@ -15,7 +15,6 @@ statistics can be checked with an injected clock. Conventions:
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -24,8 +23,6 @@ from typing import Any
 import numpy as np
 
 from resnet_inspect.bench.plan import Precision
-from resnet_inspect.errors import InspectError
-from resnet_inspect.units import human_bytes
 
 # --- the timing loop -------------------------------------------------------------------------
 
@@ -186,90 +183,3 @@ def make_result(
         replicas=replicas,
         complete=complete,
     )
-
-
-# --- memory estimate --------------------------------------------------------------------------
-
-# Environment lines that change from run to run (they follow the free memory): shown, not exported.
-LARGEST_BATCH = "largest batch that fits"
-RUN_METADATA = frozenset({"free memory", LARGEST_BATCH})
-
-FLOAT32_BYTES = 4
-
-
-@dataclass(frozen=True)
-class MemoryEstimate:
-    """Bytes a forward pass needs: weights per replica plus activations per image.
-
-    Weights: every parameter is a float32 variable; under a mixed policy each
-    layer also casts its variables to the compute dtype, so a second copy at
-    2 bytes is counted. Activations: the largest set of layer outputs alive at
-    once (:mod:`resnet_inspect.analysis.liveness`) at the compute dtype, per image; on a
-    device without native float16/bfloat16 units (a CPU without AVX512_FP16/BF16
-    or AMX) the kernels convert to float32 inside, so each element also counts a
-    4-byte float32 copy (``resnet-inspect memory --measure``: ResNet-18, batch 4,
-    bfloat16 on this project's AVX2 CPU peaks at 19.4 MiB, 2.5x the 2-byte figure).
-    """
-
-    precision: Precision
-    weights_bytes: int
-    per_image_bytes: int
-    replicas: int = 1
-
-    def total(self, batch: int) -> int:
-        """All replicas together (CPU devices share the host's memory)."""
-        return self.replicas * self.weights_bytes + batch * self.per_image_bytes
-
-    def per_device(self, batch: int) -> int:
-        """One replica: its weights and its share of the batch."""
-        return self.weights_bytes + math.ceil(batch / self.replicas) * self.per_image_bytes
-
-    def largest_batch(self, free: int, shared: bool) -> int:
-        """Largest batch (a multiple of the replicas) whose estimate fits in ``free`` bytes; 0 if none."""
-        if shared:
-            images = (free - self.replicas * self.weights_bytes) // self.per_image_bytes
-        else:
-            images = (free - self.weights_bytes) // self.per_image_bytes * self.replicas
-        return max(0, images // self.replicas * self.replicas)
-
-
-def memory_estimate(
-    live_peak_elements: int, params: int, precision: Precision, replicas: int = 1, converts: bool = False
-) -> MemoryEstimate:
-    """The estimate from a walked model's peak live elements per image and its parameter count.
-
-    ``converts``: the device computes float16/bfloat16 through float32 copies (see :class:`MemoryEstimate`).
-    """
-    mixed = precision is not Precision.FLOAT32
-    cast_copy = precision.compute_bytes if mixed else 0
-    element_bytes = precision.compute_bytes + (FLOAT32_BYTES if mixed and converts else 0)
-    return MemoryEstimate(
-        precision=precision,
-        weights_bytes=params * (FLOAT32_BYTES + cast_copy),
-        per_image_bytes=live_peak_elements * element_bytes,
-        replicas=replicas,
-    )
-
-
-def check_memory(estimates: Sequence[MemoryEstimate], batch_sizes: Sequence[int], free: int,
-                 shared: bool, where: str) -> None:
-    """Refuse, before anything runs, a batch whose estimate exceeds the free memory.
-
-    ``shared``: the replicas share one memory (host RAM); otherwise ``free`` is per device.
-    """
-    for estimate in estimates:
-        for batch in batch_sizes:
-            need = estimate.total(batch) if shared else estimate.per_device(batch)
-            if need <= free:
-                continue
-            fits = estimate.largest_batch(free, shared)
-            advice = f"the largest batch that fits is {fits}" if fits else "not even one image fits"
-            activations = need - (estimate.replicas if shared else 1) * estimate.weights_bytes
-            raise InspectError(
-                f"batch {batch} ({estimate.precision.value}) needs an estimated {human_bytes(need)} "
-                f"(weights {human_bytes(need - activations)} + activations {human_bytes(activations)}) but {where} "
-                f"has {human_bytes(free)} free; {advice}"
-            )
-
-
-# --- export ------------------------------------------------------------------------------------

@@ -5,15 +5,6 @@ from __future__ import annotations
 import os
 import sys
 
-from resnet_inspect.cli import (
-    bench,  # noqa: F401  (registers the command)
-    compare,  # noqa: F401  (registers the command)
-    memory,  # noqa: F401  (registers the command)
-    paper,  # noqa: F401  (registers the command)
-    plot,  # noqa: F401  (registers the command)
-    report,  # noqa: F401  (registers the command)
-    summary,  # noqa: F401  (registers the command)
-)
 from resnet_inspect.cli.app import app
 
 
@@ -21,9 +12,9 @@ def main() -> None:
     """Console-script entry point.
 
     Once TensorFlow is loaded, interpreter teardown (destroying TensorFlow's
-    modules and graphs) takes 1-1.5 s on a 2-core machine, longer than the walk
-    and the rendering together. Every output is complete by then (files are
-    fsynced and renamed, streams are flushed here), so the process ends with
+    modules and graphs) can take longer than the walk and the rendering
+    together. Every output is complete by then (files are fsynced and renamed,
+    streams are flushed here), so the process ends with
     os._exit and skips that teardown.
     """
     try:

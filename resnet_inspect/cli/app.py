@@ -1,34 +1,43 @@
-"""The typer application, its error handling and the options shared by several commands.
+"""The typer application: its commands, loaded on demand, and its error handling.
 
-Commands are thin: parse, call the library, render. Nothing here imports
-TensorFlow; commands import the modules that do only once input is valid.
+Commands are thin: parse, call the library, render. Each lives in ``cli/<name>.py`` and registers
+with :func:`command`, which expands its option groups (:mod:`resnet_inspect.cli.groups`, declared in
+:mod:`resnet_inspect.cli.options`) and gives it the tool's ``--version``. The root lists the
+commands from :data:`COMMANDS` and imports a command's module only to run it or show its help,
+so ``resnet-inspect --help`` loads none of them. Nothing here imports TensorFlow; commands import
+the modules that do only once input is valid.
 """
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
-from collections.abc import Iterable
-from pathlib import Path
-from typing import Annotated, Any, NoReturn, Optional
+from typing import Any, NoReturn
 
 import typer
-from typer.core import TyperGroup
+import typer.main
+from typer.core import TyperCommand, TyperGroup
 from typer.exceptions import Abort, TyperException
 
-from resnet_inspect.analysis.budget import check_build
-from resnet_inspect.bench import hardware
-from resnet_inspect.errors import InspectError, UsageError
-from resnet_inspect.model.sources import ModelSource, check_safe, parse_source
-from resnet_inspect.model.spec import (
-    BlockKind,
-    DataFormat,
-    ResNetSpec,
-    Version,
-    make_spec,
-    parse_blocks,
-    parse_input_size,
-)
+from resnet_inspect.cli.groups import Command, NamingCommand, VersionOpt, expand
+from resnet_inspect.errors import InspectError
+
+# Every command, in the order --help lists them, with the one line it says about itself there
+# (and atop its own --help). The command itself is cli/<name>.py.
+COMMANDS = {
+    "bench": "Forward-pass latency and throughput: mean/p50/p90/p99 step time, images/s, GFLOP/s, % of peak.",
+    "compare": "Compare blocks (regular bottleneck) or models (resnet18 resnet34 resnet50 ...) side by side.",
+    "memory": "Memory per unit (activations, parameters), inference peak, training memory, FLOPs/byte, "
+    "receptive field.",
+    "paper": "The paper's Table 1 MACs (and the published parameter counts) beside our v1 networks.",
+    "plot": "Charts as PNG: per-block params and FLOPs (--depth ...), params vs MACs (model names), or --bench "
+    "results.",
+    "report": "Write layers/blocks/stages CSV, report.json, report.md and its charts (PNG) into --out.",
+    "summary": "Per-stage, per-block or per-layer output shapes, parameters, MACs and FLOPs.",
+}
+# The commands registered so far (their modules imported), by name.
+_REGISTERED: dict[str, typer.Typer] = {}
 
 DEBUG_ENV = "RESNET_INSPECT_DEBUG"
 
@@ -43,7 +52,31 @@ def fail(message: str, code: int) -> NoReturn:
 
 
 class _Group(TyperGroup):
-    """Turns every failure into one ``Error:`` line and an exit code: 2 usage, 1 runtime, 130 Ctrl-C."""
+    """Loads a command when it is asked for, and turns every failure into one ``Error:`` line and an
+    exit code: 2 usage, 1 runtime, 130 Ctrl-C."""
+
+    _listing = False
+
+    def list_commands(self, ctx: typer.Context) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx: typer.Context, name: str) -> Any:
+        if name not in COMMANDS:
+            return None
+        if name in self.commands:
+            return self.commands[name]
+        if self._listing:  # the root's --help: the name and its line are enough
+            return TyperCommand(name, help=COMMANDS[name])
+        importlib.import_module(f"resnet_inspect.cli.{name}")
+        self.commands[name] = typer.main.get_command(_REGISTERED[name])
+        return self.commands[name]
+
+    def format_help(self, ctx: typer.Context, formatter: Any) -> None:
+        self._listing = True
+        try:
+            super().format_help(ctx, formatter)
+        finally:
+            self._listing = False
 
     def main(self, *args: Any, standalone_mode: bool = True, **kwargs: Any) -> Any:
         try:
@@ -78,170 +111,16 @@ app = typer.Typer(
 )
 
 
-
-def _show_version(value: bool) -> None:
-    if value:
-        from resnet_inspect import __version__
-
-        sys.stdout.write(f"resnet-inspect {__version__}\n")
-        raise typer.Exit(0)
-
-
 @app.callback()
-def _root(
-    version: Annotated[
-        bool, typer.Option("--version", help="Show the version and exit.", is_eager=True, callback=_show_version)
-    ] = False,
-) -> None:
+def _root(version: VersionOpt = False) -> None:
     """Build ResNet variants in Keras and tell exactly what they are: shapes, weights, MACs, FLOPs."""
 
 
-# --- network options, declared once ----------------------------------------------------------
-
-DepthOpt = Annotated[
-    Optional[int],
-    typer.Option("--depth", "-d", help="Published depth: 18, 34, 50, 101, 152 or 200 (default 50 without --blocks)."),
-]
-BlocksOpt = Annotated[
-    Optional[str], typer.Option("--blocks", help="Custom layout: blocks per block layer, e.g. 3,4,6,3.")
-]
-BlockTypeOpt = Annotated[
-    Optional[BlockKind],
-    typer.Option("--block-type", case_sensitive=False, help="Block kind for a custom layout (default bottleneck)."),
-]
-InputSizeOpt = Annotated[str, typer.Option("--input-size", help="Input side N or HxW.")]
-ClassesOpt = Annotated[int, typer.Option("--classes", help="Number of classes of the dense logits.")]
-WidthOpt = Annotated[int, typer.Option("--width", help="Filters of the initial conv (doubled per block layer).")]
-BiasOpt = Annotated[bool, typer.Option("--bias/--no-bias", help="Conv2D bias (Keras default, as the seeds).")]
-DataFormatOpt = Annotated[DataFormat, typer.Option("--data-format", case_sensitive=False)]
-VersionOpt = Annotated[
-    Version,
-    typer.Option(
-        "--arch-version",
-        case_sensitive=False,
-        help="v2: the seeds' pre-activation ResNet; v1: the paper's original post-activation network.",
-    ),
-]
-ModelOpt = Annotated[
-    Optional[str],
-    typer.Option(
-        "--model",
-        "-m",
-        help="Inspect another model instead: keras:<Application> (e.g. keras:ResNet50, built with "
-        "weights=None) or a .keras / .h5 file (loaded in Keras safe mode).",
-    ),
-]
-UnsafeOpt = Annotated[
-    bool,
-    typer.Option(
-        "--unsafe",
-        help="Load a --model file with safe mode off: allows Lambda layers and runs their code. Trusted files only.",
-    ),
-]
-CsvOpt = Annotated[Optional[Path], typer.Option("--csv", help="Write the table as CSV.", dir_okay=True)]
-JsonOpt = Annotated[Optional[Path], typer.Option("--json", help="Write the table, totals and config as JSON.")]
-
-
-def network_spec(
-    depth: int | None,
-    blocks: str | None,
-    block_type: BlockKind | None,
-    input_size: str,
-    classes: int,
-    width: int,
-    bias: bool,
-    data_format: DataFormat,
-    version: Version = Version.V2,
-) -> ResNetSpec:
-    """Validate the network options into a spec (no TensorFlow), refusing one that cannot be built here
-    (:func:`resnet_inspect.analysis.budget.check_build`)."""
-    if depth is not None and blocks is not None:
-        raise UsageError("give either --depth or --blocks, not both")
-    spec = make_spec(
-        50 if depth is None and blocks is None else depth,
-        blocks=parse_blocks(blocks) if blocks is not None else None,
-        block_kind=block_type,
-        input_size=parse_input_size(input_size),
-        classes=classes,
-        width=width,
-        use_bias=bias,
-        data_format=data_format,
-        version=version,
-    )
-    check_build(spec, hardware.host_free_bytes())
-    return spec
-
-
-# The network options, by parameter name: a --model defines its own network, so they conflict with it,
-# except --input-size and --classes, which a keras.applications constructor takes.
-NETWORK_PARAMS = ("depth", "blocks", "block_type", "input_size", "classes", "width", "bias", "data_format", "version")
-APPLICATION_PARAMS = ("input_size", "classes")
-
-
-def was_given(ctx: typer.Context, name: str) -> bool:
-    """Whether the user set parameter ``name`` (command line or environment) rather than leaving its default."""
-    source = ctx.get_parameter_source(name)
-    return source is not None and source.name != "DEFAULT"  # typer vendors click: compare by name
-
-
-def given_options(ctx: typer.Context, names: Iterable[str]) -> list[str]:
-    """The options among the parameters ``names`` that the user set, as they are spelled."""
-    wanted = set(names)
-    return [
-        "/".join(param.opts + param.secondary_opts)
-        for param in ctx.command.params
-        if param.name in wanted and was_given(ctx, param.name)
-    ]
-
-
-def network_or_model(
-    ctx: typer.Context,
-    model: str | None,
-    unsafe: bool,
-    depth: int | None,
-    blocks: str | None,
-    block_type: BlockKind | None,
-    input_size: str,
-    classes: int,
-    width: int,
-    bias: bool,
-    data_format: DataFormat,
-    version: Version,
-) -> tuple[ResNetSpec | None, ModelSource | None, dict[str, Any]]:
-    """Validate the network options, or ``--model`` and what goes with it (no TensorFlow).
-
-    Returns ``(spec, None, {})`` for a network to build, ``(None, source, load options)`` for a --model;
-    :func:`resnet_inspect.analysis.inspection.open_model` takes them.
-    """
-    if model is None:
-        if unsafe:
-            raise UsageError("--unsafe applies to a --model file")
-        return network_spec(depth, blocks, block_type, input_size, classes, width, bias, data_format, version), None, {}
-    source, options = model_source(ctx, model, unsafe, input_size, classes)
-    return None, source, options
-
-
-def model_source(
-    ctx: typer.Context, model: str, unsafe: bool, input_size: str, classes: int
-) -> tuple[ModelSource, dict[str, Any]]:
-    """Validate ``--model`` and the options given with it (no TensorFlow).
-
-    Returns the source and the keyword arguments for :func:`resnet_inspect.model.sources.load_model`.
-    """
-    source = parse_source(model)
-    allowed = APPLICATION_PARAMS if source.application is not None else ()
-    conflicts = given_options(ctx, [n for n in NETWORK_PARAMS if n not in allowed])
-    if conflicts:
-        takes = "; keras:<Application> takes --input-size and --classes" if source.application is None else ""
-        raise UsageError(f"{conflicts[0]} cannot be combined with --model: the model defines its own network{takes}")
-    if unsafe and source.path is None:
-        raise UsageError(f"--unsafe applies to a model file, not to {model}")
-    check_safe(source, unsafe)  # a Lambda layer is refused here, before Keras is loaded
-    options: dict[str, Any] = {}
-    if was_given(ctx, "input_size"):
-        options["input_size"] = parse_input_size(input_size)
-    if was_given(ctx, "classes"):
-        if classes <= 0:
-            raise UsageError(f"--classes must be a positive integer, got {classes}")
-        options["classes"] = classes
-    return source, options
+def command(func: Command) -> Command:
+    """Register ``func`` as the command of its name (a key of :data:`COMMANDS`): its option groups
+    expanded, and ``--version`` as the root has it."""
+    name = func.__name__
+    single = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
+    single.command(name, help=COMMANDS[name], cls=NamingCommand)(expand(func))
+    _REGISTERED[name] = single
+    return func

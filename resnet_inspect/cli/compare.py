@@ -2,30 +2,18 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
+from resnet_inspect.analysis import budget
 from resnet_inspect.analysis import compare as core
-from resnet_inspect.cli.app import (
-    BiasOpt,
-    ClassesOpt,
-    CsvOpt,
-    DataFormatOpt,
-    InputSizeOpt,
-    JsonOpt,
-    VersionOpt,
-    WidthOpt,
-    app,
-    given_options,
-    network_spec,
-)
-from resnet_inspect.cli.summary import check_outputs
+from resnet_inspect.analysis.estimate import estimate_block
+from resnet_inspect.cli.app import command
+from resnet_inspect.cli.groups import given_options
+from resnet_inspect.cli.options import Architecture, Outputs
 from resnet_inspect.errors import UsageError
 from resnet_inspect.model.spec import DataFormat, ResNetSpec, Version
-from resnet_inspect.output import payloads
-from resnet_inspect.output.export import write_csv, write_json
 
 NamesArg = Annotated[
     Optional[list[str]],
@@ -85,83 +73,75 @@ def block_heading(setup: core.BlockSetup, names: list[str]) -> str:
     )
 
 
-@app.command()
+@command
 def compare(
     ctx: typer.Context,
     names: NamesArg = None,
     filters: FiltersOpt = core.DEFAULT_FILTERS,
     size: SizeOpt = core.DEFAULT_SIZE,
     first: FirstOpt = False,
-    input_size: InputSizeOpt = "224",
-    classes: ClassesOpt = 1000,
-    width: WidthOpt = 64,
-    bias: BiasOpt = True,
-    data_format: DataFormatOpt = DataFormat.CHANNELS_LAST,
-    version: VersionOpt = Version.V2,
+    *,
+    network: Architecture,
     level: CompareLevelOpt = core.CompareLevel.MODEL,
-    csv: CsvOpt = None,
-    json: JsonOpt = None,
+    outputs: Outputs,
 ) -> None:
-    """Compare blocks (regular bottleneck) or models (resnet18 resnet34 resnet50 ...) side by side."""
     selection = core.parse_names(names or [])
     if selection.blocks:
         reject_given(ctx, MODEL_ONLY, "model comparisons (e.g. resnet34 resnet50)")
         setups = [
-            core.BlockSetup(kind, filters, size, first, bias, data_format, version) for kind in selection.blocks
+            core.BlockSetup(kind, filters, size, first, network.use_bias, network.data_format, network.version)
+            for kind in selection.blocks
         ]
         for setup in setups:
             check_block_builds(setup)
-        check_outputs(csv, json)
-        compare_blocks(setups, csv, json)
+        outputs.check()
+        compare_blocks(setups, outputs)
         return
     reject_given(ctx, BLOCK_ONLY, "block comparisons (regular bottleneck)")
-    specs = core.model_specs(
-        selection.models,
-        # A plain name takes --arch-version; a suffixed one (resnet50-v1) its own.
-        lambda depth: network_spec(depth, None, None, input_size, classes, width, bias, data_format, version),
-    )
-    check_outputs(csv, json)
-    compare_models(specs, level, csv, json)
+    # A plain name takes --arch-version; a suffixed one (resnet50-v1) its own.
+    specs = core.model_specs(selection.models, network.spec_for)
+    outputs.check()
+    compare_models(specs, level, outputs)
 
 
 def check_block_builds(setup: core.BlockSetup) -> None:
     """Refuse, before building, a block too large for this machine (e.g. --filters 10**12)."""
-    from resnet_inspect.analysis.budget import check_elements, check_estimate_builds
-    from resnet_inspect.analysis.estimate import estimate_block
-    from resnet_inspect.bench.hardware import host_free_bytes
-
     found = estimate_block(
         setup.kind, setup.filters, setup.in_channels, setup.size, setup.first, setup.version, setup.use_bias,
         setup.data_format,
     )
     what = f"a {setup.kind.value} block of {setup.filters} filters on a {setup.size}x{setup.size} map"
-    check_elements(what, found.largest_tensor)
-    check_estimate_builds(found, host_free_bytes())
+    budget.check_elements(what, found.largest_tensor)
+    budget.check_fits(budget.build_need(found), budget.host_limit())
 
 
-def compare_blocks(setups: list[core.BlockSetup], csv: Optional[Path], json: Optional[Path]) -> None:
-    from resnet_inspect.output.render import make_console, print_block_comparison  # render imports nothing heavy
+def compare_blocks(setups: list[core.BlockSetup], outputs: Outputs) -> None:
+    from resnet_inspect.output import payloads
+    from resnet_inspect.output.compare_tables import print_block_comparison
+    from resnet_inspect.output.export import write_csv, write_json
+    from resnet_inspect.output.render import make_console
 
     sides = core.compare_blocks(setups)  # imports TensorFlow
     heading = block_heading(setups[0], [s.kind.value for s in setups])
     print_block_comparison(make_console(), sides, heading)
-    if csv is not None:
-        write_csv(csv, payloads.block_table(sides), payloads.BLOCK_COLUMNS)
-    if json is not None:
-        write_json(json, payloads.blocks_payload(sides))
+    if outputs.csv is not None:
+        write_csv(outputs.csv, payloads.block_table(sides), payloads.BLOCK_COLUMNS)
+    if outputs.json is not None:
+        write_json(outputs.json, payloads.blocks_payload(sides))
 
 
-def compare_models(
-    specs: tuple[tuple[str, ResNetSpec], ...], level: core.CompareLevel, csv: Optional[Path], json: Optional[Path]
-) -> None:
-    from resnet_inspect.output.render import build_progress, make_console, print_model_comparison
+def compare_models(specs: tuple[tuple[str, ResNetSpec], ...], level: core.CompareLevel, outputs: Outputs) -> None:
+    from resnet_inspect.output import payloads
+    from resnet_inspect.output.compare_tables import print_model_comparison
+    from resnet_inspect.output.export import write_csv, write_json
+    from resnet_inspect.output.render import build_progress, make_console
 
     with build_progress(make_console(stderr=True), len(specs)) as step:
         entries = core.build_models(specs, step)  # imports TensorFlow
     rows = core.compare_models(entries)
     stages = core.stage_names(rows) if level is core.CompareLevel.STAGE else []
     print_model_comparison(make_console(), rows, model_heading([spec for _, spec in specs]), stages)
-    if csv is not None:
-        write_csv(csv, payloads.model_table(rows, level))
-    if json is not None:
-        write_json(json, payloads.models_payload(entries, rows, level))
+    if outputs.csv is not None:
+        write_csv(outputs.csv, payloads.model_table(rows, level))
+    if outputs.json is not None:
+        write_json(outputs.json, payloads.models_payload(entries, rows, level))

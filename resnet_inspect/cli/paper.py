@@ -16,8 +16,8 @@ from resnet_inspect.analysis.paper import (
     paper_row,
     paper_spec,
 )
-from resnet_inspect.cli.app import CsvOpt, JsonOpt, app
-from resnet_inspect.cli.summary import check_outputs
+from resnet_inspect.cli.app import command
+from resnet_inspect.cli.options import Outputs
 
 PaperDepthOpt = Annotated[
     Optional[list[int]],
@@ -29,11 +29,10 @@ PaperDepthOpt = Annotated[
 ]
 
 
-@app.command()
-def paper(depth: PaperDepthOpt = None, csv: CsvOpt = None, json: JsonOpt = None) -> None:
-    """The paper's Table 1 MACs (and the published parameter counts) beside our v1 networks."""
+@command
+def paper(depth: PaperDepthOpt = None, *, outputs: Outputs) -> None:
     depths = paper_depths(depth or [])
-    check_outputs(csv, json)
+    outputs.check()
 
     from resnet_inspect.analysis.flops import CONVENTION
     from resnet_inspect.analysis.inspection import inspect_spec  # imports TensorFlow
@@ -43,13 +42,13 @@ def paper(depth: PaperDepthOpt = None, csv: CsvOpt = None, json: JsonOpt = None)
 
     rows = [paper_row(d, inspect_spec(paper_spec(d))) for d in depths]
     print_paper(make_console(), rows, CITATION, PARAMS_SOURCE)
-    if csv is not None:
-        write_csv(csv, rows)
-    if json is not None:
+    if outputs.csv is not None:
+        write_csv(outputs.csv, rows)
+    if outputs.json is not None:
         import dataclasses
 
         write_json(
-            json,
+            outputs.json,
             {
                 "citation": CITATION,
                 "params_source": PARAMS_SOURCE,

@@ -8,22 +8,10 @@ from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
-from resnet_inspect.cli.app import (
-    BiasOpt,
-    BlocksOpt,
-    BlockTypeOpt,
-    ClassesOpt,
-    DataFormatOpt,
-    DepthOpt,
-    InputSizeOpt,
-    VersionOpt,
-    WidthOpt,
-    app,
-    given_options,
-    network_spec,
-)
+from resnet_inspect.cli.app import command
+from resnet_inspect.cli.options import BenchFileOpt, NetworkOptions
 from resnet_inspect.errors import UsageError
-from resnet_inspect.model.spec import DataFormat, ResNetSpec, Version
+from resnet_inspect.model.spec import ResNetSpec
 from resnet_inspect.output.export import check_output_path
 
 if TYPE_CHECKING:
@@ -35,15 +23,10 @@ ModelsArg = Annotated[
         help="Models to place on a params-vs-MACs chart: resnet18 resnet34 resnet50-v1 ...", show_default=False
     ),
 ]
-BenchOpt = Annotated[
-    Optional[Path],
-    typer.Option("--bench", help="A bench CSV (resnet-inspect bench --csv): latency and throughput vs batch size."),
-]
 OutOpt = Annotated[Path, typer.Option("--out", "-o", help="The PNG file to write.", show_default=False)]
 
 # Options that choose one network: meaningless beside model names (each gives its depth) or a bench file.
-ONE_NETWORK = ("depth", "blocks", "block_type")
-NETWORK = (*ONE_NETWORK, "input_size", "classes", "width", "bias", "data_format", "version")
+ONE_NETWORK = ("depth", "blocks", "block_kind")
 
 
 def check_png(out: Path) -> None:
@@ -52,43 +35,26 @@ def check_png(out: Path) -> None:
     check_output_path(out, "--out")
 
 
-def _reject(ctx: typer.Context, params: tuple[str, ...], why: str) -> None:
-    given = given_options(ctx, params)
+def _reject(network: NetworkOptions, fields: Sequence[str], why: str) -> None:
+    given = network.spelled(fields)
     if given:
         raise UsageError(f"{', '.join(given)} cannot be used {why}")
 
 
-@app.command()
-def plot(
-    ctx: typer.Context,
-    out: OutOpt,
-    models: ModelsArg = None,
-    bench: BenchOpt = None,
-    depth: DepthOpt = None,
-    blocks: BlocksOpt = None,
-    block_type: BlockTypeOpt = None,
-    input_size: InputSizeOpt = "224",
-    classes: ClassesOpt = 1000,
-    width: WidthOpt = 64,
-    bias: BiasOpt = True,
-    data_format: DataFormatOpt = DataFormat.CHANNELS_LAST,
-    version: VersionOpt = Version.V2,
-) -> None:
-    """Charts as PNG: per-block params and FLOPs (--depth ...), params vs MACs (model names), or --bench results."""
+@command
+def plot(out: OutOpt, models: ModelsArg = None, bench: BenchFileOpt = None, *, network: NetworkOptions) -> None:
     if bench is not None:
         if models:
             raise UsageError("give model names or --bench, not both")
-        _reject(ctx, NETWORK, "with --bench: the chart shows the bench file as it is")
+        _reject(network, network.given, "with --bench: the chart shows the bench file as it is")
         from resnet_inspect.bench.results import read_bench_csv
 
         check_png(out)
-        rows = read_bench_csv(bench)
-        plot_bench(rows, bench.name, out)
-        return
-    if models:
+        plot_bench(read_bench_csv(bench), bench.name, out)
+    elif models:
         from resnet_inspect.analysis import compare
 
-        _reject(ctx, ONE_NETWORK, "with model names: each name gives its depth (and version, e.g. resnet50-v1)")
+        _reject(network, ONE_NETWORK, "with model names: each name gives its depth (and version, e.g. resnet50-v1)")
         names = []
         for name in models:
             parsed = compare.parse_model_name(name)
@@ -98,16 +64,13 @@ def plot(
                     f"with a version suffix ({', '.join('-' + v for v in compare.version_names())})"
                 )
             names.append(parsed)
-        specs = compare.model_specs(
-            names,
-            lambda d: network_spec(d, None, None, input_size, classes, width, bias, data_format, version),
-        )
+        specs = compare.model_specs(names, network.spec_for)
         check_png(out)
         plot_models(specs, out)
-        return
-    spec = network_spec(depth, blocks, block_type, input_size, classes, width, bias, data_format, version)
-    check_png(out)
-    plot_blocks(spec, out)
+    else:
+        spec = network.spec()
+        check_png(out)
+        plot_blocks(spec, out)
 
 
 def plot_blocks(spec: ResNetSpec, out: Path) -> None:

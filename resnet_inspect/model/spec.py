@@ -13,9 +13,9 @@ import math
 import re
 from dataclasses import dataclass
 
-from resnet_inspect.errors import UsageError
+from resnet_inspect.errors import FieldError, UsageError
 
-# Blocks per block layer for each published depth (seeds, 000 and README).
+# Blocks per block layer for each published depth (the seeds' depth table and their README).
 DEPTHS: dict[int, tuple[int, int, int, int]] = {
     18: (2, 2, 2, 2),
     34: (3, 4, 6, 3),
@@ -25,15 +25,16 @@ DEPTHS: dict[int, tuple[int, int, int, int]] = {
     200: (3, 24, 36, 3),
 }
 
-# Seeds (001): `self.bottleneck = num_layers >= 50`.
+# The seeds' model class: `self.bottleneck = num_layers >= 50`.
 BOTTLENECK_FROM_DEPTH = 50
-# Seeds (001): `self.block_strides = [1, 2, 2, 2]`, `self.filters_initial = 64`.
+# The seeds' model class: `self.block_strides = [1, 2, 2, 2]`, `self.filters_initial = 64`.
 BLOCK_STRIDES: tuple[int, ...] = (1, 2, 2, 2)
 MAX_BLOCK_LAYERS = 6
 DEFAULT_WIDTH = 64
+DEFAULT_DEPTH = 50
 DEFAULT_INPUT_SIZE = 224
 DEFAULT_CLASSES = 1000
-# Seeds (002): 7x7/2 initial conv, then a 3x3/2 max pool.
+# The seeds' stem: a 7x7/2 initial conv, then a 3x3/2 max pool.
 STEM_CONV_KERNEL = 7
 STEM_CONV_STRIDE = 2
 STEM_POOL_SIZE = 3
@@ -48,7 +49,7 @@ class BlockKind(str, enum.Enum):
 
     @property
     def expansion(self) -> int:
-        # Seeds (004): the third conv of a bottleneck block has 4x the filters.
+        # The seeds' bottleneck block: its third conv has 4x the filters.
         return 4 if self is BlockKind.BOTTLENECK else 1
 
     @property
@@ -91,13 +92,13 @@ class ResNetSpec:
 
     def __post_init__(self) -> None:
         if not self.blocks or any(n <= 0 for n in self.blocks):
-            raise UsageError("--blocks needs positive block counts, e.g. 3,4,6,3")
+            raise FieldError("blocks", "needs positive block counts, e.g. 3,4,6,3")
         if len(self.blocks) > MAX_BLOCK_LAYERS:
-            raise UsageError(f"--blocks takes at most {MAX_BLOCK_LAYERS} block layers, got {len(self.blocks)}")
-        _positive("--classes", self.classes)
-        _positive("--width", self.width)
+            raise FieldError("blocks", f"takes at most {MAX_BLOCK_LAYERS} block layers, got {len(self.blocks)}")
+        check_positive("classes", self.classes)
+        check_positive("width", self.width)
         for side in self.input_size:
-            _positive("--input-size", side)
+            check_positive("input_size", side)
         minimum = self.min_input_size
         if min(self.input_size) < minimum:
             raise UsageError(
@@ -141,7 +142,7 @@ class ResNetSpec:
         return base if self.version is Version.V2 else f"{base}-{self.version.value}"
 
     def filters(self, layer_index: int) -> int:
-        """Filters of block layer ``layer_index`` (0-based): doubled per block layer (seeds, 002)."""
+        """Filters of block layer ``layer_index`` (0-based): doubled per block layer, as the seeds' model does."""
         return self.width * 2**layer_index
 
     def describe(self) -> str:
@@ -172,16 +173,17 @@ class ResNetSpec:
         }
 
 
-def _positive(option: str, value: int) -> None:
+def check_positive(field: str, value: int) -> None:
+    """A count that must be 1 or more (classes, width, an input side)."""
     if value <= 0:
-        raise UsageError(f"{option} must be a positive integer, got {value}")
+        raise FieldError(field, f"must be a positive integer, got {value}")
 
 
 def parse_blocks(text: str) -> tuple[int, ...]:
     """Parse ``"3,4,6,3"`` into a tuple of positive ints."""
     parts = [p.strip() for p in text.split(",")]
     if not text.strip() or any(not re.fullmatch(r"\d+", p) for p in parts):
-        raise UsageError(f"--blocks must be comma-separated positive integers such as 3,4,6,3, got {text!r}")
+        raise FieldError("blocks", f"must be comma-separated positive integers such as 3,4,6,3, got {text!r}")
     return tuple(int(p) for p in parts)
 
 
@@ -189,16 +191,16 @@ def parse_input_size(text: str) -> tuple[int, int]:
     """Parse ``"224"`` or ``"HxW"`` (e.g. ``"192x256"``)."""
     match = re.fullmatch(r"\s*(\d+)\s*(?:[xX]\s*(\d+)\s*)?", text)
     if not match:
-        raise UsageError(f"--input-size must be N or HxW (e.g. 224 or 192x256), got {text!r}")
+        raise FieldError("input_size", f"must be N or HxW (e.g. 224 or 192x256), got {text!r}")
     h = int(match.group(1))
     w = int(match.group(2)) if match.group(2) is not None else h
     if h <= 0 or w <= 0:
-        raise UsageError(f"--input-size must be positive, got {text!r}")
+        raise FieldError("input_size", f"must be positive, got {text!r}")
     return (h, w)
 
 
 def make_spec(
-    depth: int | None = 50,
+    depth: int | None = DEFAULT_DEPTH,
     *,
     blocks: tuple[int, ...] | None = None,
     block_kind: BlockKind | str | None = None,
@@ -212,7 +214,7 @@ def make_spec(
     """Resolve a depth or a custom layout into a validated spec."""
     if blocks is None:
         if depth is None:
-            raise UsageError("give a depth or a custom layout (--blocks)")
+            raise UsageError("give a depth or a custom layout (blocks)")
         if depth not in DEPTHS:
             valid = ", ".join(str(d) for d in DEPTHS)
             raise UsageError(f"unknown depth {depth}; valid depths: {valid}")

@@ -11,10 +11,21 @@ from rich.progress import Progress, TaskID
 from rich.table import Table
 from rich.text import Text
 
+from resnet_inspect.analysis.records import flat
 from resnet_inspect.bench.plan import Precision
 from resnet_inspect.bench.stats import BenchResult
-from resnet_inspect.output.render import UNKNOWN, make_progress
+from resnet_inspect.output.columns import BENCH_VIEW, add_columns, cells
+from resnet_inspect.output.render import make_progress
 
+# What a bench row means, beside the FLOP convention (resnet_inspect.analysis.flops.CONVENTION) in ``bench --json``;
+# and in one line over the console table.
+BENCH_CONVENTION = {
+    "step": "one forward pass of batch_size images in inference mode, the result brought to the host",
+    "statistics": "over timed steps only; percentiles by linear interpolation; std with n-1",
+    "images_per_s": "batch_size / mean step time",
+    "gflops_per_s": "flops_per_image x batch_size / mean step time / 1e9",
+    "pct_of_peak": "gflops_per_s / the device's peak (environment); empty when the peak is unknown",
+}
 BENCH_CONVENTION_LINE = (
     "Step = one forward pass of a batch in inference mode, result brought to the host; statistics over timed "
     "steps only. images/s = batch / mean step; GFLOP/s = the walk's FLOPs per image (a multiply-add counts 2) "
@@ -22,38 +33,12 @@ BENCH_CONVENTION_LINE = (
 )
 
 
-def _ms(value: float | None) -> str:
-    return UNKNOWN if value is None else f"{value:,.2f}"
-
-
-def _rate(value: float | None, digits: int = 1) -> str:
-    return "" if value is None else f"{value:,.{digits}f}"
-
-
 def bench_table(results: Sequence[BenchResult]) -> Table:
     table = Table(header_style="bold", box=box.SIMPLE_HEAD, caption="step times in ms", caption_justify="left")
-    for name in ("Batch", "Device", "Precision", "XLA", "Steps"):
-        table.add_column(name, no_wrap=True, justify="right" if name in ("Batch", "Steps") else "left")
-    for name in ("Mean", "p50", "p90", "p99", "Std", "Images/s", "GFLOP/s", "% of peak"):
-        table.add_column(name, justify="right", no_wrap=True)
+    add_columns(table, BENCH_VIEW, no_wrap=True)
     for result in results:
-        row = result.row
         steps = f"{len(result.times_ms)}" + ("" if result.complete else " (interrupted)")
-        table.add_row(
-            str(row.batch_size),
-            row.device,
-            row.precision,
-            "on" if row.xla else "off",
-            steps,
-            _ms(row.mean_ms),
-            _ms(row.p50_ms),
-            _ms(row.p90_ms),
-            _ms(row.p99_ms),
-            _ms(row.std_ms),
-            _rate(row.images_per_s, 2),
-            _rate(row.gflops_per_s),
-            _rate(row.pct_of_peak),
-        )
+        table.add_row(*cells(BENCH_VIEW, flat(result.row) | {"steps": steps}))
     return table
 
 

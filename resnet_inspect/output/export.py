@@ -1,4 +1,4 @@
-"""CSV and JSON export (pandas for the table), written atomically. No TensorFlow here.
+"""CSV and JSON export (the table from :mod:`resnet_inspect.analysis.frame`), written atomically. No TensorFlow here.
 
 Every file is written to a temporary name beside its destination and renamed
 into place, so a reader never sees a half-written report and an existing one
@@ -9,7 +9,6 @@ timestamps: the same command gives byte-identical files.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import json
 import os
 import tempfile
@@ -18,21 +17,13 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
 
-from resnet_inspect.analysis.records import UnitRow
+from resnet_inspect.analysis.frame import rows_frame
 from resnet_inspect.errors import InspectError, UsageError
 
 # Temporary files are named .<name>.<random>.tmp beside their destination.
 TEMP_SUFFIX = ".tmp"
 # Test hook (see _pause_before_rename): seconds to wait between writing a report and renaming it into place.
 WRITE_DELAY_ENV = "RESNET_INSPECT_WRITE_DELAY"
-
-# Fixed column order of every table export.
-COLUMNS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(UnitRow))
-
-
-def format_shape(shape: Sequence[int]) -> str:
-    return "x".join(str(d) for d in shape)
-
 
 def check_output_path(path: Path, option: str) -> None:
     """Fail before any work if ``path`` cannot receive a file (nothing is created here).
@@ -196,26 +187,6 @@ def write_files_atomic(folder: Path, files: Mapping[str, bytes]) -> list[Path]:
 def write_atomic(path: Path, write: Callable[[IO[Any]], None], mode: str = "w") -> None:
     with atomic_open(path, mode) as handle:
         write(handle)
-
-
-def rows_frame(rows: Sequence[Any], columns: Sequence[str] | None = None) -> Any:
-    """A pandas DataFrame of rows (dataclasses or mappings); shapes as '56x56x256', unknown counts as empty cells."""
-    import pandas as pd
-
-    records = [dict(r) if isinstance(r, Mapping) else dataclasses.asdict(r) for r in rows]
-    names = list(columns or records[0].keys())
-    data: dict[str, Any] = {}
-    for column in names:
-        values = [record.get(column) for record in records]
-        if column.endswith("shape"):
-            data[column] = [format_shape(v) for v in values]
-        elif all(v is None or (isinstance(v, int) and not isinstance(v, bool)) for v in values):
-            # Built from the Python ints: letting pandas infer would turn a column of ints with one
-            # unknown (None) into floats, and 231211008 into 231211008.0.
-            data[column] = pd.array(values, dtype="Int64")
-        else:
-            data[column] = values
-    return pd.DataFrame(data, columns=names)
 
 
 def write_csv(path: Path, rows: Sequence[Any], columns: Sequence[str] | None = None) -> None:

@@ -8,13 +8,15 @@ from collections.abc import Sequence
 from typing import Any
 
 from resnet_inspect import __version__
+from resnet_inspect.analysis.budget import RUN_METADATA
 from resnet_inspect.analysis.compare import BlockSide, CompareLevel, ModelEntry, ModelRow, ratio, stage_names
 from resnet_inspect.analysis.flops import CONVENTION
-from resnet_inspect.analysis.records import Level, UnitRow
+from resnet_inspect.analysis.records import Level, UnitRow, flat
 from resnet_inspect.analysis.report import Report
 from resnet_inspect.bench.plan import BENCH_COLUMNS, BenchPlan
-from resnet_inspect.bench.stats import RUN_METADATA, BenchResult
-from resnet_inspect.output.export import COLUMNS
+from resnet_inspect.bench.stats import BenchResult
+from resnet_inspect.output.bench_tables import BENCH_CONVENTION
+from resnet_inspect.output.columns import SUMMARY_COLUMNS
 
 BLOCK_COLUMNS: tuple[str, ...] = (
     "block",
@@ -32,11 +34,7 @@ BLOCK_COLUMNS: tuple[str, ...] = (
     "macs",
     "flops",
 )
-
-
-
 TOTAL_PART = "total"
-
 
 
 def block_table(sides: Sequence[BlockSide]) -> list[dict[str, Any]]:
@@ -62,7 +60,7 @@ def block_table(sides: Sequence[BlockSide]) -> list[dict[str, Any]]:
                     "flops": conv.flops,
                 }
             )
-        totals = side.totals
+        totals = flat(side.totals)
         rows.append(
             {
                 "block": side.setup.kind.value,
@@ -72,21 +70,13 @@ def block_table(sides: Sequence[BlockSide]) -> list[dict[str, Any]]:
                 "in_channels": side.in_channels,
                 "out_channels": side.out_channels,
                 "output_shape": side.output_shape,
-                "weights": totals.weights,
-                "biases": totals.biases,
-                "bn_trainable": totals.bn_trainable,
-                "bn_non_trainable": totals.bn_non_trainable,
-                "params": totals.params,
-                "macs": totals.macs,
-                "flops": totals.flops,
+                **{key: totals[key] for key in BLOCK_COLUMNS[BLOCK_COLUMNS.index("weights"):]},
             }
         )
     return rows
 
 
-
 STAGE_FIELDS = ("params", "macs", "flops")
-
 
 
 def model_table(rows: Sequence[ModelRow], level: CompareLevel) -> list[dict[str, Any]]:
@@ -102,7 +92,7 @@ def model_table(rows: Sequence[ModelRow], level: CompareLevel) -> list[dict[str,
             "blocks": "-".join(str(n) for n in row.blocks),
             "output_shape": row.output_shape,
             "features_shape": row.features_shape,
-            **dataclasses.asdict(row.totals),
+            **flat(row.totals),
             **{f"{key}_diff": value for key, value in row.diff.items()},
             **{f"{key}_ratio": value for key, value in row.ratio.items()},
         }
@@ -114,10 +104,8 @@ def model_table(rows: Sequence[ModelRow], level: CompareLevel) -> list[dict[str,
     return table
 
 
-
 def _unsupported(report: Report) -> list[dict[str, Any]]:
     return [dataclasses.asdict(u) for u in report.unsupported]
-
 
 
 def blocks_payload(sides: Sequence[BlockSide]) -> dict[str, Any]:
@@ -134,7 +122,7 @@ def blocks_payload(sides: Sequence[BlockSide]) -> dict[str, Any]:
                 "output_shape": list(side.output_shape),
                 "in_channels": side.in_channels,
                 "out_channels": side.out_channels,
-                "totals": dataclasses.asdict(side.totals),
+                "totals": flat(side.totals),
                 "unsupported": _unsupported(side.report),
             }
             for side in sides
@@ -144,7 +132,7 @@ def blocks_payload(sides: Sequence[BlockSide]) -> dict[str, Any]:
                 "block": side.setup.kind.value,
                 "against": base.setup.kind.value,
                 **{
-                    key: ratio(getattr(side.totals, key), getattr(base.totals, key))
+                    key: ratio(flat(side.totals)[key], flat(base.totals)[key])
                     for key in ("weights", "biases", "bn_trainable", "params", "macs", "flops")
                 },
             }
@@ -153,7 +141,6 @@ def blocks_payload(sides: Sequence[BlockSide]) -> dict[str, Any]:
         "columns": list(BLOCK_COLUMNS),
         "rows": block_table(sides),
     }
-
 
 
 def models_payload(entries: Sequence[ModelEntry], rows: Sequence[ModelRow], level: CompareLevel) -> dict[str, Any]:
@@ -169,6 +156,29 @@ def models_payload(entries: Sequence[ModelEntry], rows: Sequence[ModelRow], leve
         "unsupported": {entry.label: _unsupported(entry.report) for entry in entries},
         "columns": list(table[0]),
         "rows": table,
+    }
+
+
+def _bench_settings(plan: BenchPlan) -> dict[str, Any]:
+    return {
+        "warmup": plan.warmup,
+        "iterations": plan.iterations,
+        "min_time_s": plan.min_time,
+        "threads": plan.threads,
+        "xla": plan.xla,
+        "devices": "all" if plan.all_devices else "one",
+    }
+
+
+def _bench_run(result: BenchResult) -> dict[str, Any]:
+    """What one bench row was measured from."""
+    return {
+        "batch_size": result.row.batch_size,
+        "precision": result.row.precision,
+        "replicas": result.replicas,
+        "warmup": result.warmup,
+        "steps": len(result.times_ms),
+        "times_ms": list(result.times_ms),
     }
 
 
@@ -188,40 +198,16 @@ def bench_payload(
     return {
         "model": model,
         "config": config,
-        "convention": {
-            **CONVENTION,
-            "step": "one forward pass of batch_size images in inference mode, the result brought to the host",
-            "statistics": "over timed steps only; percentiles by linear interpolation; std with n-1",
-            "images_per_s": "batch_size / mean step time",
-            "gflops_per_s": "flops_per_image x batch_size / mean step time / 1e9",
-            "pct_of_peak": "gflops_per_s / the device's peak (environment); empty when the peak is unknown",
-        },
+        "convention": {**CONVENTION, **BENCH_CONVENTION},
         "versions": versions,
         # What changes from run to run besides the timings (free memory) stays on the console:
         # the rest of the file is the same for the same command on the same machine.
         "environment": {key: value for key, value in environment if key not in RUN_METADATA},
-        "settings": {
-            "warmup": plan.warmup,
-            "iterations": plan.iterations,
-            "min_time_s": plan.min_time,
-            "threads": plan.threads,
-            "xla": plan.xla,
-            "devices": "all" if plan.all_devices else "one",
-        },
+        "settings": _bench_settings(plan),
         "flops_per_image": flops_per_image,
         "columns": list(BENCH_COLUMNS),
         "rows": [dataclasses.asdict(r.row) for r in results],
-        "runs": [
-            {
-                "batch_size": r.row.batch_size,
-                "precision": r.row.precision,
-                "replicas": r.replicas,
-                "warmup": r.warmup,
-                "steps": len(r.times_ms),
-                "times_ms": list(r.times_ms),
-            }
-            for r in results
-        ],
+        "runs": [_bench_run(r) for r in results],
     }
 
 
@@ -238,12 +224,11 @@ def versions() -> dict[str, str]:
     }
 
 
-
 def row_dict(row: UnitRow) -> dict[str, Any]:
-    data = dataclasses.asdict(row)
+    """A unit row as JSON has it: the export columns, the shape as a list."""
+    data = flat(row)
     data["output_shape"] = list(row.output_shape)
     return data
-
 
 
 def report_payload(report: Report, level: Level) -> dict[str, Any]:
@@ -254,8 +239,8 @@ def report_payload(report: Report, level: Level) -> dict[str, Any]:
         "config": dict(report.config),
         "convention": CONVENTION,
         "versions": versions(),
-        "totals": dataclasses.asdict(report.totals),
-        "unsupported": [dataclasses.asdict(u) for u in report.unsupported],
-        "columns": list(COLUMNS),
+        "totals": flat(report.totals),
+        "unsupported": _unsupported(report),
+        "columns": list(SUMMARY_COLUMNS),
         "rows": [row_dict(r) for r in report.rows(level)],
     }

@@ -1,0 +1,102 @@
+"""The names ``compare`` takes: blocks (``regular``, ``bottleneck``) or models (``resnet50``, ``resnet50-v1``).
+
+Plain parsing from the spec tables, no TensorFlow: a bad name fails at once, and the
+list of known names in every message is derived from the tables, never typed in.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from resnet_inspect.errors import UsageError
+from resnet_inspect.model.spec import DEPTHS, BlockKind, Version
+
+MODEL_PREFIX = "resnet"
+_MODEL_RE = re.compile(rf"{MODEL_PREFIX}(\d+)(?:-(.*))?")
+
+
+@dataclass(frozen=True)
+class ModelName:
+    """A model named on the command line: ``resnet50`` or ``resnet50-v2``."""
+
+    label: str
+    depth: int
+    version: Version | None  # None: no suffix, the command's version applies
+
+
+def block_names() -> tuple[str, ...]:
+    return tuple(kind.value for kind in BlockKind)
+
+
+def model_names() -> tuple[str, ...]:
+    return tuple(f"{MODEL_PREFIX}{depth}" for depth in DEPTHS)
+
+
+def version_names() -> tuple[str, ...]:
+    return tuple(version.value for version in Version)
+
+
+def known_names() -> str:
+    """What ``compare`` accepts, for error messages (derived from the tables, never typed in)."""
+    suffixes = ", ".join(f"-{v}" for v in version_names())
+    return (
+        f"blocks: {', '.join(block_names())}; models: {', '.join(model_names())} "
+        f"(optionally with a version suffix: {suffixes})"
+    )
+
+
+def parse_model_name(text: str) -> ModelName | None:
+    """``resnet50`` / ``resnet50-v1`` -> ModelName; None when ``text`` is not a model name at all."""
+    label = text.strip().lower()
+    match = _MODEL_RE.fullmatch(label)
+    if match is None or int(match.group(1)) not in DEPTHS:
+        return None
+    version = None
+    if match.group(2) is not None:
+        try:
+            version = Version(match.group(2))
+        except ValueError:
+            raise UsageError(
+                f"unknown version {match.group(2)!r} in {text!r}; known versions: {', '.join(version_names())}"
+            ) from None
+    return ModelName(label=label, depth=int(match.group(1)), version=version)
+
+
+@dataclass(frozen=True)
+class Selection:
+    """What the names ask for: blocks or models, never both."""
+
+    blocks: tuple[BlockKind, ...] = ()
+    models: tuple[ModelName, ...] = ()
+
+
+def parse_names(names: Sequence[str]) -> Selection:
+    """Classify two or more names as blocks or models; every mistake is a UsageError."""
+    if len(names) < 2:
+        got = f"got only {names[0]!r}" if names else "got none"
+        raise UsageError(
+            f"compare needs at least two names, e.g. 'regular bottleneck' or 'resnet34 resnet50'; {got}"
+        )
+    blocks: list[BlockKind] = []
+    models: list[ModelName] = []
+    for name in names:
+        key = name.strip().lower()
+        if key in block_names():
+            blocks.append(BlockKind(key))
+            continue
+        model = parse_model_name(name)
+        if model is None:
+            raise UsageError(f"unknown name {name!r}; known {known_names()}")
+        models.append(model)
+    if blocks and models:
+        raise UsageError(
+            f"cannot mix blocks ({', '.join(k.value for k in blocks)}) with models "
+            f"({', '.join(m.label for m in models)}): compare blocks with blocks, or models with models"
+        )
+    labels = [k.value for k in blocks] + [m.label for m in models]
+    for label in labels:
+        if labels.count(label) > 1:
+            raise UsageError(f"{label!r} is named twice; name each block or model once")
+    return Selection(blocks=tuple(blocks), models=tuple(models))
