@@ -42,7 +42,7 @@ from resnet_inspect.bench.plan import Precision, make_plan  # noqa: E402
 from resnet_inspect.bench.stats import make_result, time_steps  # noqa: E402
 from resnet_inspect.model.builder import build_from_spec  # noqa: E402
 from resnet_inspect.model.spec import make_spec  # noqa: E402
-from resnet_inspect.output.export import versions  # noqa: E402
+from resnet_inspect.output.payloads import versions  # noqa: E402
 
 WARMUP = 2
 
