@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 
 class InspectError(Exception):
     """A runtime failure (exit code 1): a file that cannot be written, a model that fails to build."""
@@ -19,14 +21,21 @@ class FieldError(UsageError):
     """A bad value of one named field (``classes must be a positive integer, got 0``).
 
     The library names the field as the Python API spells it; the command line names its option
-    instead (``--classes ...``), through one table in :mod:`resnet_inspect.cli.options`.
+    instead (``--classes ...``), through :class:`resnet_inspect.cli.groups.NamingCommand`.
+
+    A problem that speaks of other fields too lists them in ``related`` and writes each as ``{field}`` in
+    its text (``FieldError("min_time", "cannot be given with {iterations}", related=("iterations",))``).
     """
 
-    def __init__(self, field: str, problem: str) -> None:
-        super().__init__(f"{field} {problem}")
+    def __init__(self, field: str, problem: str, related: tuple[str, ...] = ()) -> None:
         self.field = field
         self.problem = problem
+        self.related = related
+        super().__init__(self.naming(str))
 
-    def naming(self, name: str) -> str:
-        """The message with the field called ``name`` (an option such as ``--classes``)."""
-        return f"{name} {self.problem}"
+    def naming(self, name_of: Callable[[str], str]) -> str:
+        """The message with every field called as ``name_of`` calls it (an option such as ``--classes``)."""
+        problem = self.problem
+        for other in self.related:
+            problem = problem.replace("{" + other + "}", name_of(other))
+        return f"{name_of(self.field)} {problem}"

@@ -142,7 +142,7 @@ def test_plan_defaults_and_parsing() -> None:
         (["-b", "0"], "Error: --batch-size must be a positive integer, got 0\n"),
         (["--device", "tpu"], "Error: --device must be auto, cpu, gpu or gpu:N, got 'tpu'\n"),
         (["--device", "cpu:1"], "Error: --device must be auto, cpu, gpu or gpu:N, got 'cpu:1'\n"),
-        (["--iterations", "3", "--min-time", "2"], "Error: give either --iterations or --min-time, not both\n"),
+        (["--iterations", "3", "--min-time", "2"], "Error: --iterations and --min-time cannot both be given: give one\n"),
         (["--iterations", "0"], "Error: --iterations must be a positive integer, got 0\n"),
         (["--min-time", "0"], "Error: --min-time must be a positive number of seconds, got 0.0\n"),
         (["--min-time", "inf"], "Error: --min-time must be a positive number of seconds, got inf\n"),

@@ -15,8 +15,7 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from resnet_inspect.analysis import budget
-from resnet_inspect.analysis.budget import BatchCost, Dtype, Limit, Need
-from resnet_inspect.analysis.estimate import KERAS_LAYER_BYTES
+from resnet_inspect.analysis.budget import KERAS_LAYER_BYTES, BatchCost, Dtype, Limit, Need
 from resnet_inspect.bench.plan import Precision
 from resnet_inspect.cli import app
 from resnet_inspect.errors import InspectError, UsageError

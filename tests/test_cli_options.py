@@ -14,10 +14,13 @@ import pytest
 import typer.main
 from typer.testing import CliRunner
 
+from resnet_inspect.analysis.compare import BlockSetup
+from resnet_inspect.analysis.memory import memory_totals
+from resnet_inspect.bench.plan import make_plan
 from resnet_inspect.cli import app
 from resnet_inspect.cli.app import COMMANDS
 from resnet_inspect.errors import FieldError
-from resnet_inspect.model.spec import ResNetSpec, make_spec, parse_blocks, parse_input_size
+from resnet_inspect.model.spec import BlockKind, ResNetSpec, make_spec, parse_blocks, parse_input_size
 
 HEAVY = ("numpy", "pandas", "matplotlib", "tensorflow")
 VERSION = f"resnet-inspect {importlib.metadata.version('resnet-inspect')}\n"
@@ -106,6 +109,33 @@ FIELD_ERRORS = [
     (lambda: parse_input_size("224x0"), "input_size", "must be positive, got '224x0'", ["--input-size", "224x0"]),
     (lambda: make_spec(18, input_size=(0, 64)), "input_size", "must be a positive integer, got 0", None),
 ]
+
+
+# The same rule for the library behind one command: (call, field, the Python message, command line, its message).
+COMMAND_FIELD_ERRORS = [
+    (lambda: make_plan([4, 0]), "batch_size", "batch_size must be a positive integer, got 0",
+     ["bench", "--depth", "18", "--batch-size", "0"], "--batch-size must be a positive integer, got 0"),
+    (lambda: make_plan(iterations=3, min_time=2.0), "iterations",
+     "iterations and min_time cannot both be given: give one",
+     ["bench", "--iterations", "3", "--min-time", "2"], "--iterations and --min-time cannot both be given: give one"),
+    (lambda: make_plan(device="tpu"), "device", "device must be auto, cpu, gpu or gpu:N, got 'tpu'",
+     ["bench", "--device", "tpu"], "--device must be auto, cpu, gpu or gpu:N, got 'tpu'"),
+    (lambda: make_plan(warmup=-1), "warmup", "warmup must be 0 or more, got -1",
+     ["bench", "--warmup", "-1"], "--warmup must be 0 or more, got -1"),
+    (lambda: BlockSetup(BlockKind.REGULAR, filters=0), "filters", "filters must be a positive integer, got 0",
+     ["compare", "regular", "bottleneck", "--filters", "0"], "--filters must be a positive integer, got 0"),
+    (lambda: memory_totals(None, 0), "batch_size", "batch_size must be a positive integer, got 0",  # type: ignore
+     ["memory", "--depth", "18", "--batch-size", "0"], "--batch-size must be a positive integer, got 0"),
+]
+
+
+@pytest.mark.parametrize(("call", "field", "message", "args", "cli_message"), COMMAND_FIELD_ERRORS)
+def test_library_errors_behind_commands_name_fields(call, field: str, message: str, args, cli_message: str) -> None:
+    with pytest.raises(FieldError) as caught:
+        call()
+    assert (str(caught.value), caught.value.field) == (message, field)
+    result = run(*args)
+    assert (result.exit_code, result.stderr) == (2, f"Error: {cli_message}\n")
 
 
 @pytest.mark.parametrize(("call", "field", "problem", "args"), FIELD_ERRORS)

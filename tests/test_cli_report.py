@@ -98,7 +98,7 @@ def test_memory_measure_shows_the_measured_peak(tmp_path: Path) -> None:
          "resnet200, optionally with a version suffix (-v1, -v2)\n"),
         (["plot", "resnet18", "resnet18", "--out", "a.png"],
          "Error: 'resnet18' and 'resnet18' are the same network; name each once\n"),
-        (["plot", "--bench", "missing.csv", "--out", "a.png"], "Error: --bench 'missing.csv' does not exist\n"),
+        (["plot", "--bench", "missing.csv", "--out", "a.png"], "Error: --bench 'missing.csv': no such file; give the CSV file written by resnet-inspect bench --csv\n"),
         (["report", "--depth", "51", "--out", "x"], "Error: unknown depth 51; valid depths: 18, 34, 50, 101, 152, 200\n"),
     ],
 )

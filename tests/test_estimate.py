@@ -9,7 +9,8 @@ import sys
 
 import pytest
 
-from resnet_inspect.analysis.estimate import KERAS_LAYER_BYTES, estimate, estimate_block
+from resnet_inspect.analysis.budget import KERAS_LAYER_BYTES
+from resnet_inspect.analysis.estimate import estimate, estimate_block
 from resnet_inspect.analysis.liveness import peak_live
 from resnet_inspect.model.spec import make_spec
 

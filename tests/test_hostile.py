@@ -24,7 +24,7 @@ import pytest
 from typer.testing import CliRunner
 
 from resnet_inspect.analysis import budget
-from resnet_inspect.analysis.estimate import KERAS_LAYER_BYTES
+from resnet_inspect.analysis.budget import KERAS_LAYER_BYTES
 from resnet_inspect.cli import app
 
 # Keras' legacy HDF5 code calls np.array(x, copy=False) on its variables, which numpy 2 deprecates.
@@ -461,7 +461,7 @@ CASES: list[Case] = [
     case("bench-min-time-word", ["bench", *TINY, "--min-time", "soon"], 2,
          "Error: Invalid value for '--min-time': Input should be a valid number, unable to parse string as a number\n"),
     case("bench-iterations-and-min-time", ["bench", *TINY, "-n", "3", "--min-time", "1"], 2,
-         "Error: give either --iterations or --min-time, not both\n"),
+         "Error: --iterations and --min-time cannot both be given: give one\n"),
     case("bench-threads-zero", ["bench", *TINY, "--threads", "0"], 2, "Error: --threads must be a positive integer, got 0\n"),
     case("bench-threads-huge", ["bench", *TINY, "--threads", "100000"], 2,
          "Error: --threads 100000: this process can use {cpus} logical CPU(s); give at most {cpus}\n"),
@@ -499,13 +499,13 @@ CASES: list[Case] = [
     case("plot-models-and-bench", ["plot", "resnet50", "--bench", "{bench_ok.csv}", "--out", "{out}/c.png"], 2,
          "Error: give model names or --bench, not both\n"),
     case("plot-bench-missing", ["plot", "--bench", "{out}/none.csv", "--out", "{out}/c.png"], 2,
-         "Error: --bench '{out}/none.csv' does not exist\n"),
+         "Error: --bench '{out}/none.csv': no such file; give the CSV file written by resnet-inspect bench --csv\n"),
     case("plot-bench-folder", ["plot", "--bench", "{folder.keras}", "--out", "{out}/c.png"], 2,
          "Error: --bench '{folder.keras}' is a folder; give the CSV file written by resnet-inspect bench --csv\n"),
     case("plot-bench-name-too-long", ["plot", "--bench", "{out}/" + "z" * 300 + ".csv", "--out", "{out}/c.png"], 2,
          "Error: --bench '{out}/" + "z" * 300 + ".csv': File name too long\n"),
     case("plot-bench-dev-zero", ["plot", "--bench", "/dev/zero", "--out", "{out}/c.png"], 2,
-         f"Error: --bench '/dev/zero' {NOT_REGULAR}; give a bench CSV\n"),
+         f"Error: --bench '/dev/zero' {NOT_REGULAR}; give the CSV file written by resnet-inspect bench --csv\n"),
     case("plot-bench-empty", ["plot", "--bench", "{bench_empty.csv}", "--out", "{out}/c.png"], 2,
          "Error: --bench '{bench_empty.csv}' is not a CSV table: No columns to parse from file\n"),
     case("plot-bench-wrong-columns", ["plot", "--bench", "{bench_cols.csv}", "--out", "{out}/c.png"], 2,

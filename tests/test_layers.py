@@ -1,6 +1,6 @@
 """The package's layering, read from the source: subpackages in pipeline order, imports only downward, no cycles.
 
-    base (errors, units, _tf) -> model -> analysis -> bench -> output -> cli
+    base (errors, files, units, _tf) -> model -> analysis -> bench -> output -> cli
 
 A module may import its own layer or any layer below it, never one above; the package root
 (the public API, ``resnet_inspect/__init__.py``) may import any layer and only its ``__version__``
@@ -18,7 +18,7 @@ import pytest
 PACKAGE = "resnet_inspect"
 ROOT = Path(__file__).resolve().parent.parent / PACKAGE
 LAYERS = ("base", "model", "analysis", "bench", "output", "cli")
-BASE_MODULES = frozenset({"errors", "units", "_tf", "__main__"})
+BASE_MODULES = frozenset({"errors", "files", "units", "_tf", "__main__"})
 
 
 def module_name(path: Path) -> str:

@@ -108,7 +108,7 @@ def test_resnet50_peak_is_the_first_residual_add(build) -> None:
 
 
 def test_batch_size_must_be_positive(tiny) -> None:
-    with pytest.raises(UsageError, match="--batch-size must be a positive integer, got 0"):
+    with pytest.raises(UsageError, match="^batch_size must be a positive integer, got 0$"):
         memory_totals(tiny, 0)
 
 

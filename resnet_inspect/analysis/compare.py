@@ -32,7 +32,7 @@ from resnet_inspect.analysis.records import Level, Shape, Totals, UnitRow
 from resnet_inspect.analysis.report import Report
 from resnet_inspect.errors import UsageError
 from resnet_inspect.model import naming
-from resnet_inspect.model.spec import BlockKind, DataFormat, ResNetSpec, Version
+from resnet_inspect.model.spec import BlockKind, DataFormat, ResNetSpec, Version, check_positive
 from resnet_inspect.model.topology import block_scope, channel_index, map_shape
 
 # Seeds (004): "a regular ResNet block with 64 filters that takes in an input with 64 channels".
@@ -47,11 +47,6 @@ class CompareLevel(str, enum.Enum):
 
     MODEL = "model"
     STAGE = "stage"
-
-
-def check_positive(option: str, value: int) -> None:
-    if value <= 0:
-        raise UsageError(f"{option} must be a positive integer, got {value}")
 
 
 # --- blocks ----------------------------------------------------------------------------------------
@@ -70,13 +65,13 @@ class BlockSetup:
     version: Version = Version.V2
 
     def __post_init__(self) -> None:
-        check_positive("--filters", self.filters)
-        check_positive("--size", self.size)
+        check_positive("filters", self.filters)
+        check_positive("size", self.size)
 
     @property
     def in_channels(self) -> int:
         # Inside a block layer a block takes the previous block's output: expansion x filters channels
-        # (64 for regular, 256 for bottleneck, seeds 004). The first block of block layer 1 takes the
+        # (64 for regular, 256 for bottleneck, as the seeds say of their block layer 1). The first block of block layer 1 takes the
         # stem's output instead, whose width is block layer 1's filters.
         return self.filters if self.first else self.kind.expansion * self.filters
 
@@ -226,18 +221,46 @@ COMPARED = ("params", "macs", "flops")
 
 @dataclass(frozen=True)
 class ModelRow:
-    """One model in a comparison: its totals, and their differences from (and ratios to) the first model's."""
+    """One model in a comparison: its walked entry, and its totals' differences from (and ratios to) the
+    first model's. Everything else is read off the entry."""
 
-    name: str
-    version: str
-    block_type: str
-    blocks: tuple[int, ...]
-    output_shape: Shape
-    features_shape: Shape
-    totals: Totals
+    entry: ModelEntry
     diff: dict[str, int | None]
     ratio: dict[str, float | None]
-    stages: tuple[UnitRow, ...]
+
+    @property
+    def name(self) -> str:
+        return self.entry.label
+
+    @property
+    def version(self) -> str:
+        return self.entry.spec.version.value
+
+    @property
+    def block_type(self) -> str:
+        return self.entry.spec.block_kind.value
+
+    @property
+    def blocks(self) -> tuple[int, ...]:
+        return self.entry.spec.blocks
+
+    @property
+    def totals(self) -> Totals:
+        return self.entry.report.totals
+
+    @property
+    def output_shape(self) -> Shape:
+        return self.entry.report.layers[-1].output_shape
+
+    @property
+    def stages(self) -> tuple[UnitRow, ...]:
+        return self.entry.report.rows(Level.STAGE)
+
+    @property
+    def features_shape(self) -> Shape:
+        """Output of the last block layer: the map the head pools (the seeds' 7x7x512 or 7x7x2048 at 224)."""
+        body = [row for row in self.stages if row.name not in (naming.STEM, naming.HEAD)]
+        return body[-1].output_shape if body else self.stages[-1].output_shape
 
 
 def model_specs(
@@ -275,34 +298,17 @@ def build_models(
     return tuple(built)
 
 
-def _features_shape(stages: Sequence[UnitRow]) -> Shape:
-    """Output of the last block layer: the map the head pools (the seeds' 7x7x512 or 7x7x2048 at 224)."""
-    body = [row for row in stages if row.name not in (naming.STEM, naming.HEAD)]
-    return body[-1].output_shape if body else stages[-1].output_shape
-
-
 def compare_models(entries: Sequence[ModelEntry]) -> tuple[ModelRow, ...]:
     """One row per model; differences and ratios are against the first model."""
     base = entries[0].report.totals
-    rows = []
-    for entry in entries:
-        totals = entry.report.totals
-        stages = entry.report.rows(Level.STAGE)
-        rows.append(
-            ModelRow(
-                name=entry.label,
-                version=entry.spec.version.value,
-                block_type=entry.spec.block_kind.value,
-                blocks=entry.spec.blocks,
-                output_shape=entry.report.layers[-1].output_shape,
-                features_shape=_features_shape(stages),
-                totals=totals,
-                diff={key: difference(getattr(totals, key), getattr(base, key)) for key in COMPARED},
-                ratio={key: ratio(getattr(totals, key), getattr(base, key)) for key in COMPARED},
-                stages=stages,
-            )
+    return tuple(
+        ModelRow(
+            entry,
+            diff={key: difference(getattr(entry.report.totals, key), getattr(base, key)) for key in COMPARED},
+            ratio={key: ratio(getattr(entry.report.totals, key), getattr(base, key)) for key in COMPARED},
         )
-    return tuple(rows)
+        for entry in entries
+    )
 
 
 def stage_names(rows: Sequence[ModelRow]) -> list[str]:

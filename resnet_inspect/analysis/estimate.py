@@ -15,13 +15,8 @@ them. The peak is the liveness sweep of :mod:`resnet_inspect.analysis.liveness` 
 one bench and memory use) over those nodes: only a block's input crosses into the next
 block, so their peak is the whole network's. Tests check every figure against Keras
 ``count_params()``, ``len(model.layers)`` and the sweep over the walked model.
-
-What a command needs, in bytes:
-
-* building: the float32 weights (4 bytes per parameter) and the Keras layer
-  objects (:data:`KERAS_LAYER_BYTES` each);
-* running a forward pass (bench, ``memory --measure``): that, plus
-  batch x activation peak x bytes per element.
+What these figures cost in bytes, and whether that fits, is :mod:`resnet_inspect.analysis.budget`'s
+decision.
 """
 
 from __future__ import annotations
@@ -34,13 +29,6 @@ from resnet_inspect.model.recorder import Recorder, record, record_block
 from resnet_inspect.model.spec import BlockKind, DataFormat, ResNetSpec, Version
 from resnet_inspect.model.topology import map_shape
 
-FLOAT32_BYTES = 4
-# Resident memory of one built Keras 3 layer beside its weights (the layer object, its node, its
-# KerasTensors): 83.9 and 84.8 KiB per layer measured here (Keras 3.15, Python 3.11) building
-# --blocks 100,100 and 500,500 regular blocks of width 1 (weights < 0.3 MiB), RSS after minus
-# before. tests/test_estimate.py measures it again.
-KERAS_LAYER_BYTES = 85 * 1024
-
 
 @dataclass(frozen=True)
 class Estimate:
@@ -52,14 +40,6 @@ class Estimate:
     peak_elements: int  # elements per image alive at once at the liveness peak
     peak_layer: str
     largest_tensor: int  # elements per image of the largest layer output
-
-    def build_bytes(self) -> tuple[int, int]:
-        """(weights, Keras layer objects) in bytes for building the model: float32 weights."""
-        return self.params * FLOAT32_BYTES, self.layers * KERAS_LAYER_BYTES
-
-    def activation_bytes(self, batch_size: int, element_bytes: int) -> int:
-        # elements alive at the peak x images x bytes per element
-        return self.peak_elements * batch_size * element_bytes
 
 
 def estimate(spec: ResNetSpec) -> Estimate:

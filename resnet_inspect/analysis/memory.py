@@ -34,7 +34,8 @@ from resnet_inspect.analysis.budget import Dtype
 from resnet_inspect.analysis.receptive import nd
 from resnet_inspect.analysis.records import LayerRecord, Level
 from resnet_inspect.analysis.report import Report
-from resnet_inspect.errors import InspectError, UsageError
+from resnet_inspect.errors import InspectError
+from resnet_inspect.model.spec import check_positive
 
 
 class Saved(enum.Flag):
@@ -65,13 +66,8 @@ SAVED: dict[str, Saved] = {
 }
 
 
-def check_batch_size(batch_size: int) -> None:
-    if batch_size <= 0:
-        raise UsageError(f"--batch-size must be a positive integer, got {batch_size}")
-
-
 def _check(report: Report, batch_size: int) -> None:
-    check_batch_size(batch_size)
+    check_positive("batch_size", batch_size)
     for record in report.layers:
         if any(d is None for d in (*record.output_shape, *(d for s in record.input_shapes for d in s))):
             raise InspectError(f"{record.name} has a dynamic shape: the memory of {report.model_name} is unknown")

@@ -6,30 +6,27 @@ import enum
 import math
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from resnet_inspect.errors import UsageError
+from resnet_inspect.analysis import budget
+from resnet_inspect.errors import FieldError
+from resnet_inspect.model.spec import check_positive
 
 DEFAULT_BATCH_SIZES: tuple[int, ...] = (1, 32)
-
 
 
 DEFAULT_WARMUP = 3
 
 
-
 DEFAULT_ITERATIONS = 20
-
 
 
 # Bounds on one run: every step's time is kept and exported, and an hour of steps is a long benchmark.
 MAX_STEPS = 1_000_000
 
 
-
 MAX_MIN_TIME_S = 3600
-
 
 
 class Precision(str, enum.Enum):
@@ -45,12 +42,10 @@ class Precision(str, enum.Enum):
         return {"float32": "float32", "mixed_float16": "float16", "mixed_bfloat16": "bfloat16"}[self.value]
 
 
-
 class DeviceKind(str, enum.Enum):
     AUTO = "auto"
     CPU = "cpu"
     GPU = "gpu"
-
 
 
 @dataclass(frozen=True)
@@ -64,15 +59,13 @@ class DeviceRequest:
         return self.kind.value if self.index is None else f"{self.kind.value}:{self.index}"
 
 
-
 def parse_device(text: str) -> DeviceRequest:
     """``auto``, ``cpu``, ``gpu`` or ``gpu:N`` (case-insensitive)."""
     match = re.fullmatch(r"\s*(auto|cpu|gpu)(?::(\d+))?\s*", text, flags=re.IGNORECASE)
     if not match or (match.group(2) is not None and match.group(1).lower() != "gpu"):
-        raise UsageError(f"--device must be auto, cpu, gpu or gpu:N, got {text!r}")
+        raise FieldError("device", f"must be auto, cpu, gpu or gpu:N, got {text!r}")
     index = int(match.group(2)) if match.group(2) is not None else None
     return DeviceRequest(DeviceKind(match.group(1).lower()), index)
-
 
 
 @dataclass(frozen=True)
@@ -92,6 +85,24 @@ class BenchPlan:
     def runs(self) -> list[tuple[Precision, int]]:
         return [(p, b) for p in self.precisions for b in self.batch_sizes]
 
+    def check_memory(
+        self,
+        params: int,
+        peak_elements: int,
+        limit: budget.Limit,
+        converts: Callable[[Precision], bool],
+        replicas: int = 1,
+    ) -> list[budget.BatchCost]:
+        """The cost of one image and of the weights for each precision of the sweep (``converts(p)``: the
+        device computes ``p`` through float32 copies); refuses, naming the first batch size that does not
+        fit ``limit``. The one memory decision of bench, made from the spec before building and from
+        the walked model after."""
+        costs = [
+            budget.batch_cost(p.value, p.compute_dtype, params, peak_elements, replicas, converts(p))
+            for p in self.precisions
+        ]
+        budget.check_batches(costs, self.batch_sizes, limit)
+        return costs
 
 
 def make_plan(
@@ -105,50 +116,42 @@ def make_plan(
     min_time: float | None = None,
     threads: int | None = None,
 ) -> BenchPlan:
-    """Validate the bench options (no TensorFlow): every problem is a usage error."""
+    """Validate the bench options (no TensorFlow): every problem is a :class:`FieldError` naming its field."""
     sizes = tuple(batch_sizes) if batch_sizes else DEFAULT_BATCH_SIZES
     for size in sizes:
-        if size <= 0:
-            raise UsageError(f"--batch-size must be a positive integer, got {size}")
+        check_positive("batch_size", size)
     sizes = tuple(dict.fromkeys(sizes))  # a repeated size is one run
     try:
         chosen = tuple(dict.fromkeys(Precision(p) for p in (precisions or (Precision.FLOAT32,))))
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
+    except ValueError:
+        names = ", ".join(p.value for p in Precision)
+        raise FieldError("precision", f"must be among {names}, got {', '.join(map(str, precisions or ()))}") from None
     request = parse_device(device)
     if all_devices and request.index is not None:
-        raise UsageError(f"--devices all uses every {request.kind.value.upper()}; give --device gpu, not {request}")
+        every = f"all uses every {request.kind.value.upper()}; give {{device}} gpu, not {request}"
+        raise FieldError("devices", every, related=("device",))
     if warmup < 0:
-        raise UsageError(f"--warmup must be 0 or more, got {warmup}")
+        raise FieldError("warmup", f"must be 0 or more, got {warmup}")
     if iterations is not None and min_time is not None:
-        raise UsageError("give either --iterations or --min-time, not both")
-    if iterations is not None and iterations <= 0:
-        raise UsageError(f"--iterations must be a positive integer, got {iterations}")
-    for option, steps in (("--warmup", warmup), ("--iterations", iterations)):
+        raise FieldError("iterations", "and {min_time} cannot both be given: give one", related=("min_time",))
+    if iterations is not None:
+        check_positive("iterations", iterations)
+    for field_name, steps in (("warmup", warmup), ("iterations", iterations)):
         if steps is not None and steps > MAX_STEPS:
-            raise UsageError(f"{option} {steps}: at most {MAX_STEPS:,} steps per run (every step time is kept)")
+            raise FieldError(field_name, f"{steps}: at most {MAX_STEPS:,} steps per run (every step time is kept)")
     if min_time is not None and not (min_time > 0 and math.isfinite(min_time)):
-        raise UsageError(f"--min-time must be a positive number of seconds, got {min_time}")
+        raise FieldError("min_time", f"must be a positive number of seconds, got {min_time}")
     if min_time is not None and min_time > MAX_MIN_TIME_S:
-        raise UsageError(f"--min-time {min_time:g}: at most {MAX_MIN_TIME_S:,} seconds per run")
-    if threads is not None and threads <= 0:
-        raise UsageError(f"--threads must be a positive integer, got {threads}")
+        raise FieldError("min_time", f"{min_time:g}: at most {MAX_MIN_TIME_S:,} seconds per run")
+    if threads is not None:
+        check_positive("threads", threads)
     usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     if threads is not None and threads > usable:
         # More threads than CPUs only time-slices them, and TensorFlow makes every one: --threads 100000
         # takes minutes and gigabytes before the first step.
-        raise UsageError(f"--threads {threads}: this process can use {usable} logical CPU(s); give at most {usable}")
-    return BenchPlan(
-        batch_sizes=sizes,
-        precisions=chosen,
-        device=request,
-        all_devices=all_devices,
-        xla=xla,
-        warmup=warmup,
-        iterations=DEFAULT_ITERATIONS if iterations is None and min_time is None else iterations,
-        min_time=min_time,
-        threads=threads,
-    )
+        raise FieldError("threads", f"{threads}: this process can use {usable} logical CPU(s); give at most {usable}")
+    steps = DEFAULT_ITERATIONS if iterations is None and min_time is None else iterations
+    return BenchPlan(sizes, chosen, request, all_devices, xla, warmup, steps, min_time, threads)
 
 
 # The column order of the bench CSV and of the JSON rows (agreed with the plotting command).

@@ -14,6 +14,7 @@ from typing import Any
 from resnet_inspect.bench.plan import BENCH_COLUMNS
 from resnet_inspect.bench.stats import BenchRow
 from resnet_inspect.errors import UsageError
+from resnet_inspect.files import input_file
 
 # Columns that may be blank: a single step has no standard deviation, an unknown peak no percentage.
 OPTIONAL = frozenset({"std_ms", "gflops_per_s", "pct_of_peak"})
@@ -56,17 +57,7 @@ def _row(record: dict[str, Any], where: str) -> BenchRow:
 def read_bench_csv(path: Path, option: str = "--bench") -> tuple[BenchRow, ...]:
     """The rows of a bench CSV, in file order; a missing file, a missing column or a bad value is a UsageError."""
     name = f"{option} {str(path)!r}"
-    try:
-        exists, folder, regular = path.exists(), path.is_dir(), path.is_file()
-        size = path.stat().st_size if regular else 0
-    except OSError as exc:  # a name too long, a loop of symbolic links
-        raise UsageError(f"{name}: {exc.strerror or exc}") from None
-    if not exists:
-        raise UsageError(f"{name} does not exist")
-    if folder:
-        raise UsageError(f"{name} is a folder; give the CSV file written by resnet-inspect bench --csv")
-    if not regular:  # /dev/zero or a pipe would be read for ever
-        raise UsageError(f"{name} is not a regular file (a device, pipe or socket); give a bench CSV")
+    size = input_file(path, name, "give the CSV file written by resnet-inspect bench --csv")
     if size > MAX_BYTES:
         raise UsageError(f"{name} is {size:,} bytes; a bench CSV is a few KiB (at most {MAX_BYTES:,} read)")
     import pandas as pd

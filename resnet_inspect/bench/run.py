@@ -175,12 +175,7 @@ def memory_check(
     live = peak_live(report.layers)
     if live is None:
         return (("memory estimate", "unknown (the model has dynamic shapes)"),)
-    costs = [
-        budget.batch_cost(p.value, p.compute_dtype, report.totals.params, live.elements, target.replicas,
-                          converts(target, p))
-        for p in plan.precisions
-    ]
-    budget.check_batches(costs, plan.batch_sizes, free)
+    costs = plan.check_memory(report.totals.params, live.elements, free, lambda p: converts(target, p), target.replicas)
     parts = [f"{c.label}: weights {human_bytes(c.weights_bytes)} + {human_bytes(c.per_image_bytes)} per image"
              for c in costs]
     lines = [("memory estimate", "; ".join(parts) + f" (activation peak at {live.at_layer})")]

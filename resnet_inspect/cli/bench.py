@@ -85,12 +85,8 @@ def check_sweep_memory(spec: ResNetSpec, plan: BenchPlan) -> None:
         return  # free GPU memory unknown before TensorFlow starts: the check after building decides
     limit = limit or budget.host_limit()
     cpu = None if limit.per_device else hardware.read_cpu()
-    costs = [
-        budget.batch_cost(p.value, p.compute_dtype, found.params, found.peak_elements,
-                          converts=cpu is not None and not hardware.cpu_native(cpu, p.compute_dtype))
-        for p in plan.precisions
-    ]
-    budget.check_batches(costs, plan.batch_sizes, limit)
+    plan.check_memory(found.params, found.peak_elements, limit,
+                      lambda p: cpu is not None and not hardware.cpu_native(cpu, p.compute_dtype))
 
 
 @command

@@ -150,8 +150,8 @@ class NamingCommand(TyperCommand):
         try:
             yield
         except FieldError as exc:
-            names = [p.opts[0] for p in self.params if p.name == exc.field and p.opts]
-            raise UsageError(exc.naming(names[0] if names else exc.field)) from None
+            options = {p.name: p.opts[0] for p in self.params if p.opts}
+            raise UsageError(exc.naming(lambda field: options.get(field, field))) from None
 
     def parse_args(self, ctx: typer.Context, args: list[str]) -> list[str]:
         with self._naming_options():

@@ -226,9 +226,7 @@ class MemoryOptions(OptionGroup):
 
     def check(self, spec: ResNetSpec) -> None:
         """A positive batch, and a --measure that fits (refused before anything is built)."""
-        from resnet_inspect.analysis.memory import check_batch_size
-
-        check_batch_size(self.batch_size)
+        check_positive("batch_size", self.batch_size)
         if self.measure:
             check_measure(spec, self.batch_size, self.dtype)
 

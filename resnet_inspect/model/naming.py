@@ -25,11 +25,13 @@ import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
+from resnet_inspect.model.spec import BlockKind
+
 SEP = "."
 STEM = "stem"
 HEAD = "head"
 
-_BLOCK_RE = re.compile(r"^(block_layer\d+)\.((?:regular|bottleneck)_block\d+)\.")
+_BLOCK_RE = re.compile(rf"^(block_layer\d+)\.((?:{'|'.join(k.value for k in BlockKind)})_block\d+)\.")
 _UNIT_RE = re.compile(r"^(stem|head)\.")
 
 

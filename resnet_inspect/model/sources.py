@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from resnet_inspect.errors import InspectError, UsageError
+from resnet_inspect.files import input_file
 
 KERAS_PREFIX = "keras:"
 # What keras.saving.load_model reads in Keras 3 (it tells them apart by these endings).
@@ -110,22 +111,9 @@ def parse_source(text: str) -> ModelSource:
             raise _unknown_application(name, known)
         return ModelSource(text, application=name)
     path = Path(text)
-    try:
-        exists, folder, regular = path.exists(), path.is_dir(), path.is_file()
-    except OSError as exc:  # a name too long, a loop of symbolic links
-        raise UsageError(f"--model {text!r}: {exc.strerror or exc}") from None
-    if not exists:
-        raise UsageError(f"--model {text!r}: no such file; {USAGE}")
-    if folder:
-        raise UsageError(f"--model {text!r} is a folder; {USAGE} (Keras 3 cannot load SavedModel folders)")
+    size = input_file(path, f"--model {text!r}", USAGE, " (Keras 3 cannot load SavedModel folders)")
     if not text.endswith(FILE_SUFFIXES):
         raise UsageError(f"--model {text!r} is not a .keras or .h5 file; {USAGE}")
-    if not regular:
-        raise UsageError(f"--model {text!r} is not a regular file (a device, pipe or socket); {USAGE}")
-    try:
-        size = path.stat().st_size
-    except OSError as exc:
-        raise InspectError(f"cannot read --model {text!r}: {exc.strerror or exc}") from None
     if size == 0:
         raise InspectError(f"--model {text!r} is an empty file, not a Keras model")
     config = _read_config(path, text)

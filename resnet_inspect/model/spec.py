@@ -42,15 +42,24 @@ STEM_POOL_STRIDE = 2
 
 
 class BlockKind(str, enum.Enum):
-    """The two block kinds; ``expansion`` is the only structural number that differs."""
+    """The block kinds, each with the two numbers the rest of the package reads: ``expansion`` (output
+    channels per filter) and ``convs`` (convolutions on its main path). The block itself is the method
+    ``<value>_block`` of each network family in :mod:`resnet_inspect.model.topology`; a new kind is a
+    member here and its method there."""
 
-    REGULAR = "regular"
-    BOTTLENECK = "bottleneck"
+    # The seeds' regular block: two 3x3 convs; their bottleneck: 1x1, 3x3, then a 1x1 with 4x the filters.
+    REGULAR = ("regular", 1, 2)
+    BOTTLENECK = ("bottleneck", 4, 3)
 
-    @property
-    def expansion(self) -> int:
-        # The seeds' bottleneck block: its third conv has 4x the filters.
-        return 4 if self is BlockKind.BOTTLENECK else 1
+    expansion: int
+    convs: int
+
+    def __new__(cls, value: str, expansion: int, convs: int) -> BlockKind:
+        member = str.__new__(cls, value)
+        member._value_ = value
+        member.expansion = expansion
+        member.convs = convs
+        return member
 
     @property
     def scope(self) -> str:
@@ -128,8 +137,7 @@ class ResNetSpec:
     @property
     def weight_layers(self) -> int:
         """Conv and dense layers on the main path: the depth the name refers to."""
-        convs_per_block = 3 if self.block_kind is BlockKind.BOTTLENECK else 2
-        return 1 + convs_per_block * sum(self.blocks) + 1
+        return 1 + self.block_kind.convs * sum(self.blocks) + 1
 
     @property
     def name(self) -> str:
