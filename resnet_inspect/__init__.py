@@ -10,24 +10,22 @@ Public API (TensorFlow is imported only when a model is built or walked)::
 
 from __future__ import annotations
 
-from typing import Any
-
 __version__ = "0.1.0"
 
 _LAZY = {
     "build_resnet": "resnet_inspect.model.builder",
     "build_from_spec": "resnet_inspect.model.builder",
     "analyze": "resnet_inspect.analysis.walk",
+    # Lazy too, so that the console script reaches its signal handlers before anything heavy loads.
+    "Level": "resnet_inspect.analysis.records",
+    "Report": "resnet_inspect.analysis.report",
+    "make_spec": "resnet_inspect.model.spec",
 }
 
 __all__ = ["__version__", "analyze", "build_from_spec", "build_resnet", "make_spec", "Report", "Level"]
 
-from resnet_inspect.analysis.records import Level  # noqa: E402
-from resnet_inspect.analysis.report import Report  # noqa: E402
-from resnet_inspect.model.spec import make_spec  # noqa: E402
 
-
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> object:
     if name in _LAZY:
         import importlib
 

@@ -3,10 +3,16 @@
 Only the modules that need TensorFlow (builder, walk, bench) import this one,
 so ``resnet-inspect --help`` and usage errors never pay for TensorFlow.
 
-TensorFlow's C++ start-up chatter (CUDA probing on a machine without a GPU,
-CPU feature notes) is written straight to file descriptor 2, below Python;
-unless the user set ``TF_CPP_MIN_LOG_LEVEL`` themselves, it is captured while
-TensorFlow loads and initialises its devices, and shown only if loading fails.
+TensorFlow's C++ logs (absl's "All log messages before absl::InitializeLog()",
+the CUDA probe on a machine without a GPU, oneDNN and CPU feature notes) are
+written straight to file descriptor 2, below Python, and some of them whatever
+``TF_CPP_MIN_LOG_LEVEL`` says. So stderr holds only the tool's own lines, whatever
+the environment holds: ``TF_CPP_MIN_LOG_LEVEL`` is set to 3 (a failure reaches the
+user as the tool's one ``Error:`` line, not as TensorFlow's log), the verbose-log
+variables are dropped, and descriptor 2 is captured while TensorFlow loads and initialises its
+devices; if loading fails, the capture is a note of the exception (its traceback shows
+with ``RESNET_INSPECT_DEBUG=1``). ``RESNET_INSPECT_TF_LOGS=1`` leaves the environment and
+stderr alone, for TensorFlow's logs.
 """
 
 from __future__ import annotations
@@ -15,14 +21,25 @@ import os
 import sys
 import tempfile
 
+TF_LOGS_ENV = "RESNET_INSPECT_TF_LOGS"
+# TensorFlow's verbose logs, which TF_CPP_MIN_LOG_LEVEL does not silence.
+_VERBOSE_ENV = ("TF_CPP_MAX_VLOG_LEVEL", "TF_CPP_VMODULE", "TF_CPP_VLOG_FILENAME")
+
+
+def tf_logs_wanted() -> bool:
+    """Whether the user asked for TensorFlow's own logs (``RESNET_INSPECT_TF_LOGS`` set, and not to 0)."""
+    return os.environ.get(TF_LOGS_ENV, "").strip() not in ("", "0")
+
 
 def _quiet_import() -> tuple[object, object]:
-    if "TF_CPP_MIN_LOG_LEVEL" in os.environ:
+    if tf_logs_wanted():
         import keras
         import tensorflow as tf
 
         return keras, tf
     os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+    for name in _VERBOSE_ENV:
+        os.environ.pop(name, None)
     sys.stderr.flush()
     saved = os.dup(2)
     with tempfile.TemporaryFile(mode="w+b") as capture:
@@ -32,10 +49,12 @@ def _quiet_import() -> tuple[object, object]:
             import tensorflow as tf
 
             tf.config.list_physical_devices()  # device initialisation logs its CUDA probe here
-        except BaseException:
-            os.dup2(saved, 2)
-            capture.seek(0)
-            sys.stderr.write(capture.read().decode(errors="replace"))
+        except Exception as exc:
+            # Not printed: a failure is one line. The traceback (RESNET_INSPECT_DEBUG=1) shows the logs.
+            # A Ctrl-C that cuts the import short can surface as another error: nothing shows then.
+            if hasattr(exc, "add_note"):  # Python 3.11+
+                capture.seek(0)
+                exc.add_note("TensorFlow's logs while it loaded:\n" + capture.read().decode(errors="replace"))
             raise
         finally:
             os.dup2(saved, 2)
@@ -45,4 +64,4 @@ def _quiet_import() -> tuple[object, object]:
 
 keras, tf = _quiet_import()
 
-__all__ = ["keras", "tf"]
+__all__ = ["TF_LOGS_ENV", "keras", "tf", "tf_logs_wanted"]

@@ -17,6 +17,7 @@ import pytest
 from typer.testing import CliRunner
 
 from resnet_inspect.analysis import budget
+from resnet_inspect.analysis.estimate import estimate
 from resnet_inspect.analysis.liveness import last_uses, live_elements, peak_live
 from resnet_inspect.analysis.records import LayerRecord, ParamSplit
 from resnet_inspect.bench import hardware
@@ -24,6 +25,7 @@ from resnet_inspect.bench.plan import BENCH_COLUMNS, DeviceKind, DeviceRequest, 
 from resnet_inspect.bench.stats import StepsInterrupted, make_result, summarize, time_steps
 from resnet_inspect.cli import app
 from resnet_inspect.errors import UsageError
+from resnet_inspect.model.spec import make_spec
 
 ROOT = Path(__file__).resolve().parent.parent
 # A tiny network: two regular blocks of 8 filters on 32x32 inputs (a bench step takes about a millisecond).
@@ -316,19 +318,22 @@ def test_live_set_keeps_the_shortcut_alive() -> None:
 
 def test_cli_refuses_a_batch_beyond_free_memory(monkeypatch: pytest.MonkeyPatch, build) -> None:
     _, model, _ = build(None, **TINY_SPEC)
-    # 4 MiB: room to build the tiny model (its weights and its 26 Keras layers, ~2.2 MiB, are checked
-    # first, see resnet_inspect.analysis.estimate), not for the batch.
-    monkeypatch.setattr(budget, "host_free_bytes", lambda: 4 * 2**20)
+    # What bench holds whatever the batch (TensorFlow, its forward pass, the inspected model), and 4 MiB:
+    # room to build the tiny model (checked first, see resnet_inspect.analysis.budget), not for the batch.
+    fixed = budget.batch_cost("float32", "float32", estimate(make_spec(None, **TINY_SPEC))).host_bytes
+    free = fixed + 4 * 2**20
+    monkeypatch.setattr(budget, "host_free_bytes", lambda: free)
     # Peak live set by hand: the 32x32x3 input (3,072) and its 3-pixel padding for the 7x7/2 conv,
-    # 38x38x3 (4,332), are alive together: 7,404 elements x 4 B = 29,616 B per image.
-    per_image = (32 * 32 * 3 + 38 * 38 * 3) * 4
+    # 38x38x3 (4,332), are alive together, and the pass holds one more buffer of the largest (4,332):
+    # 11,736 elements x 4 B per image.
+    per_image = (32 * 32 * 3 + 2 * 38 * 38 * 3) * 4
     weights = model.count_params() * 4
-    fits = (4 * 2**20 - weights) // per_image
+    fits = (free - fixed - weights) // per_image
     result = run(*TINY, "-b", "1", "-b", str(fits + 1))
     assert result.exit_code == 1
     assert result.stdout == ""
     assert result.stderr.startswith(f"Error: batch {fits + 1} (float32) needs an estimated ")
-    assert result.stderr.endswith(f"but the host has 4.0 MiB free; the largest batch that fits is {fits}\n")
+    assert result.stderr.endswith(f"free; the largest batch that fits is {fits}\n")
 
 
 # --- the timing loop on a tiny model ---------------------------------------------------------------

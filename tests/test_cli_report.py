@@ -77,7 +77,9 @@ def test_memory_measure_shows_the_measured_peak(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "Measured peak:" in result.stdout
     measured = json.loads(j.read_text())["measured"]
-    assert measured["peak_bytes"] > 0 and len(measured["passes"]) == 3
+    # the first run of the pass in a fresh process, then a warm run (whose rise the allocator may hide)
+    assert measured["peak_bytes"] > 0 and len(measured["passes"]) == 2
+    assert measured["peak_bytes"] == measured["passes"][0]
     assert measured["estimate_bytes"] == json.loads(j.read_text())["memory"]["inference_peak_bytes"]
     assert measured["difference_bytes"] == measured["peak_bytes"] - measured["estimate_bytes"]
 

@@ -49,7 +49,7 @@ def test_split_adds_up() -> None:
 def test_headers_and_formats() -> None:
     unit = columns.UNIT
     assert [c.title for c in columns.SUMMARY_VIEW[3:]] == [
-        "Params", "Weights", "Biases", "BN γ/β", "BN μ/σ²", "MACs (M)", "FLOPs (M)", "RF", "Jump",
+        "Params", "Weights", "Biases", "norm γ/β", "norm μ/σ²", "MACs (M)", "FLOPs (M)", "RF", "Jump",
     ]  # fmt: skip
     # Markdown lower-cases a header's first letter, but not an acronym's.
     assert [c.md_title for c in columns.MARKDOWN_VIEW[1:]] == [

@@ -24,8 +24,9 @@ import pytest
 from typer.testing import CliRunner
 
 from resnet_inspect.analysis import budget
-from resnet_inspect.analysis.budget import KERAS_LAYER_BYTES
+from resnet_inspect.analysis.budget import FORWARD_BYTES, KERAS_LAYER_BYTES, TF_RUNTIME_BYTES
 from resnet_inspect.cli import app
+from resnet_inspect.model.family import MEMBERS
 
 # Keras' legacy HDF5 code calls np.array(x, copy=False) on its variables, which numpy 2 deprecates.
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation doesn't accept a copy keyword")
@@ -36,8 +37,8 @@ BENCH_HEADER = "batch_size,device,precision,xla,mean_ms,p50_ms,p90_ms,p99_ms,std
 MODEL_USAGE = "give keras:<Application> (e.g. keras:ResNet50) or a .keras or .h5 file"
 NOT_A_NAME = "is not a keras.applications constructor name (letters and digits, starting with a capital, e.g. ResNet50)"
 NOT_REGULAR = "is not a regular file (a device, pipe or socket)"
-LAMBDA = ("holds a Lambda layer (arbitrary Python code) and safe mode refuses to load it; pass --unsafe if you "
-          "trust the file")
+LAMBDA = ("holds a Lambda layer 'double' (arbitrary Python code) and safe mode refuses to load it; pass --unsafe "
+          "if you trust the file")
 
 
 def human(size: int) -> str:
@@ -124,12 +125,21 @@ def keras_size(build, depth: int | None, **options) -> tuple[int, int]:
     return model.count_params(), len(model.layers)
 
 
-def refusal(name: str, params: int, layers: int) -> str:
-    weights, objects = 4 * params, layers * KERAS_LAYER_BYTES
+def largest_layer(build, depth: int | None, kind: str = "", **options) -> int:
+    """Parameters of the network's largest layer (of class ``kind`` if given) as Keras counts them (the same
+    for any repeat count)."""
+    _, model, _ = build(depth, **options)
+    return max(layer.count_params() for layer in model.layers if type(layer).__name__.startswith(kind))
+
+
+def refusal(name: str, params: int, layers: int, largest: int) -> str:
+    """The runtime, the weights, the initializer's two copies of the largest layer's, the layer objects."""
+    weights, copies, objects = 4 * params, 8 * largest, layers * KERAS_LAYER_BYTES
     return (
-        f"Error: building {name} ({params:,} parameters) needs an estimated {human(weights + objects)} "
-        f"(float32 weights {human(weights)} + {layers:,} Keras layers {human(objects)}) but the host has "
-        f"{human(FREE)} free; refused before building\n"
+        f"Error: building {name} ({params:,} parameters) needs an estimated "
+        f"{human(TF_RUNTIME_BYTES + weights + copies + objects)} (TensorFlow runtime {human(TF_RUNTIME_BYTES)} + "
+        f"float32 weights {human(weights)} + initializer copies of the largest layer {human(copies)} + "
+        f"{layers:,} Keras layers {human(objects)}) but the host has {human(FREE)} free; refused before building\n"
     )
 
 
@@ -156,40 +166,56 @@ def expected_figures(build) -> dict[str, str]:
     """The messages whose numbers come from Keras and arithmetic, by case name."""
     figures = {}
     p, n = linear_in_blocks(build, (99999999999999999999,), input_size=64)
-    figures["blocks-huge"] = refusal("resnet-bottleneck-99999999999999999999", p, n)
+    big = largest_layer(build, None, blocks=(1,), input_size=64)
+    figures["blocks-huge"] = refusal("resnet-bottleneck-99999999999999999999", p, n, big)
     p, n = linear_in_blocks(build, (1000, 1000, 1000, 1000), input_size=64)
-    figures["blocks-1000x4"] = refusal("resnet-bottleneck-1000-1000-1000-1000", p, n)
+    big = largest_layer(build, None, blocks=(1, 1, 1, 1), input_size=64)
+    figures["blocks-1000x4"] = refusal("resnet-bottleneck-1000-1000-1000-1000", p, n, big)
     p, n = linear_in_blocks(build, (1_000_000,), input_size=64, width=1)
-    figures["blocks-deep-narrow"] = refusal("resnet-bottleneck-1000000", p, n)
-    # the logits' weights and biases grow linearly with the classes: (classes - 1) x the slope from 1 to 2
+    big = largest_layer(build, None, blocks=(1,), input_size=64, width=1)
+    figures["blocks-deep-narrow"] = refusal("resnet-bottleneck-1000000", p, n, big)
+    # the logits' weights and biases grow linearly with the classes: (classes - 1) x the slope from 1 to 2;
+    # at 10**9 classes the logits layer alone, 10**9 x that slope, is the largest layer
     (p1, layers18), (p2, _) = (keras_size(build, 18, input_size=32, classes=c) for c in (1, 2))
-    figures["classes-billion"] = refusal("resnet18", p1 + (10**9 - 1) * (p2 - p1), layers18)
+    figures["classes-billion"] = refusal("resnet18", p1 + (10**9 - 1) * (p2 - p1), layers18, 10**9 * (p2 - p1))
     figures["plot-classes-billion"] = figures["compare-classes-billion"] = figures["classes-billion"]
     by_width = tuple(keras_size(build, 18, input_size=32, width=w)[0] for w in (1, 2, 3))
-    figures["width-huge"] = refusal("resnet18", quadratic(by_width, 10**9), layers18)
+    # a conv kernel grows with the square of the width, the logits linearly: at 10**9 a conv is the largest
+    big_by_width = tuple(largest_layer(build, 18, "Conv", input_size=32, width=w) for w in (1, 2, 3))
+    figures["width-huge"] = refusal("resnet18", quadratic(by_width, 10**9), layers18, quadratic(big_by_width, 10**9))
     from resnet_inspect.analysis.compare import BlockSetup, build_block
     from resnet_inspect.model.spec import BlockKind
 
-    by_filters = tuple(build_block(BlockSetup(BlockKind.REGULAR, filters=f, size=8)).count_params() for f in (1, 2, 3))
-    block_layers = len(build_block(BlockSetup(BlockKind.REGULAR, filters=1, size=8)).layers)
+    blocks = [build_block(BlockSetup(BlockKind.REGULAR, filters=f, size=8)) for f in (1, 2, 3)]
+    by_filters = tuple(block.count_params() for block in blocks)
+    big_by_filters = tuple(max(layer.count_params() for layer in block.layers) for block in blocks)
+    block_layers = len(blocks[0].layers)
     figures["compare-filters-huge"] = refusal(
-        "a regular block of 1000000000000 filters", quadratic(by_filters, 10**12), block_layers
+        "a regular block of 1000000000000 filters", quadratic(by_filters, 10**12), block_layers,
+        quadratic(big_by_filters, 10**12)
     )
     # The tiny network's activation peak: its 32x32x3 input and the 38x38x3 padded copy the 7x7/2 conv
     # reads are alive together, 7,404 elements x 4 bytes per image (the peak of tests/test_bench.py).
+    # A pass also holds one more buffer the size of the largest output, that padded copy: 4,332 elements.
     tiny_params, tiny_layers = keras_size(build, None, blocks=(1, 1), input_size=32, width=8)
-    per_image, batch = (32 * 32 * 3 + 38 * 38 * 3) * 4, 10**9
-    need = 4 * tiny_params + batch * per_image
+    tiny_big = largest_layer(build, None, blocks=(1, 1), input_size=32, width=8)
+    per_image, batch = (32 * 32 * 3 + 2 * 38 * 38 * 3) * 4, 10**9
+    model = 4 * tiny_params + 8 * tiny_big + tiny_layers * KERAS_LAYER_BYTES  # float32, built once
+    fixed = TF_RUNTIME_BYTES + FORWARD_BYTES + model + tiny_layers * KERAS_LAYER_BYTES  # and built again
+    need = fixed + 4 * tiny_params + batch * per_image
     figures["bench-batch-billion"] = (
-        f"Error: batch {batch} (float32) needs an estimated {human(need)} (weights {human(4 * tiny_params)} + "
-        f"activations {human(batch * per_image)}) but the host has {human(FREE)} free; the largest batch that "
-        f"fits is {(FREE - 4 * tiny_params) // per_image}\n"
+        f"Error: batch {batch} (float32) needs an estimated {human(need)} (TensorFlow and the inspected model "
+        f"{human(fixed)} + weights {human(4 * tiny_params)} + activations {human(batch * per_image)}) but the host "
+        f"has {human(FREE)} free; the largest batch that fits is {(FREE - fixed - 4 * tiny_params) // per_image}\n"
     )
-    parts = [4 * tiny_params, tiny_layers * KERAS_LAYER_BYTES, batch * per_image]
+    parts = [TF_RUNTIME_BYTES + model, TF_RUNTIME_BYTES + FORWARD_BYTES, 4 * tiny_params, 8 * tiny_big,
+             tiny_layers * KERAS_LAYER_BYTES, batch * per_image]
     figures["memory-measure-batch-billion"] = (
-        f"Error: --measure on resnet-bottleneck-1-1 needs an estimated {human(sum(parts))} (float32 weights "
-        f"{human(parts[0])} + {tiny_layers} Keras layers {human(parts[1])} + activations of batch {batch} "
-        f"{human(parts[2])}) but the host has {human(FREE)} free; refused before building\n"
+        f"Error: --measure on resnet-bottleneck-1-1 needs an estimated {human(sum(parts))} (this process "
+        f"{human(parts[0])} + measuring process: TensorFlow runtime and forward pass {human(parts[1])} + float32 "
+        f"weights {human(parts[2])} + initializer copies of the largest layer {human(parts[3])} + {tiny_layers} "
+        f"Keras layers {human(parts[4])} + activations of batch {batch} {human(parts[5])}) but the host has "
+        f"{human(FREE)} free; refused before building\n"
     )
     figures["report-measure-batch-billion"] = figures["memory-measure-batch-billion"]
     return figures
@@ -222,7 +248,8 @@ BLOCKS = "--blocks must be comma-separated positive integers such as 3,4,6,3, go
 INPUT = "--input-size must be N or HxW (e.g. 224 or 192x256), got"
 NOT_INT = "Input should be a valid integer, unable to parse string as an integer"
 NAMES = ("known blocks: regular, bottleneck; models: resnet18, resnet34, resnet50, resnet101, resnet152, resnet200 "
-         "(optionally with a version suffix: -v1, -v2)")
+         "(optionally with a version suffix: -v1, -v2); the family (`resnet-inspect archs`): "
+         + ", ".join(name for name in MEMBERS if MEMBERS[name].spec.arch is not None))
 COLUMNS = ("batch_size, device, precision, xla, mean_ms, p50_ms, p90_ms, p99_ms, std_ms, images_per_s, "
            "gflops_per_s, pct_of_peak")
 NO_BENCH_COLUMNS = f"lacks the column(s) {COLUMNS}; a bench CSV (resnet-inspect bench --csv) has {COLUMNS}"

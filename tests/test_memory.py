@@ -120,7 +120,7 @@ def test_measured_peak_is_beside_the_estimate(build) -> None:
     estimate = memory_totals(report, 16, "float32").inference_peak_bytes
     measured = measure_peak(spec, 16, "float32", estimate)
     assert measured.device in ("CPU:0", "GPU:0")
-    assert len(measured.passes) == 3 and measured.peak_bytes == sorted(measured.passes)[1]
+    assert len(measured.passes) == 2 and measured.peak_bytes == measured.passes[0]  # the first run, then a warm one
     assert measured.estimate_bytes == estimate
     assert measured.difference_bytes == measured.peak_bytes - estimate
     # The runtime may reuse buffers (less) or keep workspaces (more); a 4x band catches a broken method.

@@ -179,9 +179,13 @@ def test_analyze_any_functional_model_and_report_unsupported() -> None:
     from resnet_inspect._tf import keras
     from resnet_inspect.analysis.walk import analyze
 
+    class Mystery(keras.layers.Layer):  # a custom layer: no FLOP handler, must be reported, not zero
+        def call(self, x):
+            return x * 2.0
+
     inputs = keras.Input((8, 8, 3), name="x")
     y = keras.layers.Conv2D(4, 3, name="c")(inputs)
-    y = keras.layers.LayerNormalization(name="ln")(y)  # no FLOP handler: must be reported, not zero
+    y = Mystery(name="ln")(y)
     y = keras.layers.GlobalAveragePooling2D(name="gap")(y)
     model = keras.Model(inputs, keras.layers.Dense(2, name="d")(y))
     report = analyze(model)

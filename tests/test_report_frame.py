@@ -44,19 +44,22 @@ def test_frame_counts_every_parameter_of_the_model(build, level: str) -> None:
 
 
 def test_unknown_costs_stay_unknown_in_the_frame() -> None:
-    """A layer without a FLOP handler has no MACs: <NA> in the frame, never 0; a layer norm's γ/β is split
-    like a batch norm's."""
+    """A layer without a FLOP handler (a ConvLSTM1D) has no MACs: <NA> in the frame, never 0; a layer norm's
+    γ/β is split like a batch norm's."""
     from resnet_inspect._tf import keras
     from resnet_inspect.analysis.walk import analyze
 
     inputs = keras.Input((4, 6))
     x = keras.layers.Dense(5, name="dense")(inputs)
     x = keras.layers.LayerNormalization(name="norm")(x)
+    x = keras.layers.Reshape((4, 5, 1), name="reshape")(x)
+    x = keras.layers.ConvLSTM1D(2, 3, padding="same", name="recurrent")(x)
     report = analyze(keras.Model(inputs, x, name="tiny"))
     frame = report.to_frame("layer").set_index("name")
     assert frame.loc["dense", "macs"] == 4 * 6 * 5
-    assert pd.isna(frame.loc["norm", "macs"]) and pd.isna(frame.loc["norm", "flops"])
+    assert pd.isna(frame.loc["recurrent", "macs"]) and pd.isna(frame.loc["recurrent", "flops"])
     assert frame["macs"].dtype == "Int64"  # not floats, because of the unknown
+    assert report.totals.macs is None and [u.layer_type for u in report.unsupported] == ["ConvLSTM1D"]
     assert (frame.loc["norm", "bn_trainable"], frame.loc["norm", "other"]) == (5 + 5, 0)
     assert (frame.loc["dense", "weights"], frame.loc["dense", "biases"]) == (6 * 5, 5)
 

@@ -114,10 +114,10 @@ def test_usage_errors_do_not_import_tensorflow(tmp_path: Path) -> None:
          "(a .keras file is a zip)\n"),
         ("other.zip.keras", 1, "Error: --model '{path}' is not a loadable Keras model: "),
         ("text.h5", 1, "Error: --model '{path}' is not a loadable Keras model: "),
-        ("lambda.keras", 2, "Error: --model '{path}' holds a Lambda layer (arbitrary Python code) and safe mode "
-         "refuses to load it; pass --unsafe if you trust the file\n"),
-        ("lambda.h5", 2, "Error: --model '{path}' holds a Lambda layer (arbitrary Python code) and safe mode "
-         "refuses to load it; pass --unsafe if you trust the file\n"),
+        ("lambda.keras", 2, "Error: --model '{path}' holds a Lambda layer 'double' (arbitrary Python code) and safe "
+         "mode refuses to load it; pass --unsafe if you trust the file\n"),
+        ("lambda.h5", 2, "Error: --model '{path}' holds a Lambda layer 'double' (arbitrary Python code) and safe "
+         "mode refuses to load it; pass --unsafe if you trust the file\n"),
     ],
 )
 def test_bad_model_files(files: dict[str, Path], tmp_path: Path, name: str, code: int, message: str) -> None:
@@ -236,11 +236,11 @@ def test_lambda_model_with_unsafe_is_loaded_with_a_warning_and_listed_unsupporte
     result = run("summary", "--model", str(path), "--unsafe")
     assert result.exit_code == 0, result.output
     assert result.stderr.startswith(
-        f"Warning: --unsafe: Lambda layers in '{path}' run their Python code as the model loads; "
-        "use it only on files you trust\n"
+        f"Warning: --unsafe: '{path}' holds a Lambda layer 'double' (arbitrary Python code); it runs as the model "
+        "loads; use it only on files you trust\n"
     )
     assert "unsupported: double (Lambda): no FLOP handler for layer type Lambda" in result.stdout
-    assert "FLOPs unknown: 1 unsupported layer(s)" in result.stdout
+    assert "(1 layer of type Lambda unknown)" in result.stdout
 
 
 def test_our_v1_network_saved_and_reloaded_keeps_its_blocks(files: dict[str, Path], build) -> None:

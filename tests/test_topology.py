@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from test_estimate import ESTIMATED_DEPTHS, SMALL
+from test_family import BUILT_MEMBERS, built_member
 from test_v1 import PAPER_DEPTHS
 
 from resnet_inspect.analysis.liveness import peak_live
@@ -72,10 +73,36 @@ def assert_in_graph_order(recorder: Recorder) -> None:
         seen.add(node.name)
 
 
-@pytest.mark.parametrize("built_call", CALLS, ids=label)
+# The family's knobs on small networks, each in both versions (test_family.py builds its members).
+KNOB_SETS: list[dict[str, Any]] = [
+    dict(groups=2, width_per_group=4, se_ratio=4),
+    dict(stem="deep", shortcut="avg-pool", stride_at="3x3"),
+    dict(width_multiplier=2, stride_at="1x1", shortcut="zero-pad"),
+    dict(stem="cifar", shortcut="zero-pad", data_format="channels_first"),
+    dict(block_kind="regular", stem="deep", shortcut="avg-pool", se_ratio=2),
+]
+FAMILY_CALLS: list[Call] = [
+    call(None, blocks=(1, 2), input_size=32, width=8, classes=10, version="v1", se_ratio=4),  # test_family.py
+    *(
+        call(None, blocks=(1, 2), input_size=32, width=8, classes=10, version=version, **knobs)
+        for knobs in KNOB_SETS
+        for version in ("v1", "v2")
+    ),
+]
+
+
+@pytest.mark.parametrize("built_call", CALLS + FAMILY_CALLS, ids=label)
 def test_recorded_layers_are_the_keras_walk(build, built_call: Call) -> None:
     args, kwargs = built_call
-    spec, model, report = build(*args, **kwargs)
+    assert_recorder_is_the_walk(*build(*args, **kwargs))
+
+
+@pytest.mark.parametrize("name", BUILT_MEMBERS)
+def test_recorded_member_is_the_keras_walk(name: str) -> None:
+    assert_recorder_is_the_walk(*built_member(name))
+
+
+def assert_recorder_is_the_walk(spec: Any, model: Any, report: Any) -> None:
     expanded = record(spec, compact=False)
     recorded = layers_of(expanded.nodes)
     # names are unique on both sides, so equal mappings of equal size are the same layer list

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 
 from resnet_inspect.analysis import receptive
-from resnet_inspect.analysis.records import LayerRecord, Level, ParamSplit, Totals, UnitRow
+from resnet_inspect.analysis.records import LayerRecord, Level, ParamSplit, Totals, UnitRow, Unsupported
 from resnet_inspect.errors import UsageError
 from resnet_inspect.model import naming
 
@@ -88,14 +88,15 @@ def aggregate(layers: Sequence[LayerRecord], model_name: str, level: Level) -> t
     )
 
 
-def totals(records: Sequence[LayerRecord], unsupported: int) -> Totals:
-    """Whole-model sums; MACs and FLOPs unknown when any layer's are (``unsupported`` layers)."""
+def totals(records: Sequence[LayerRecord], unsupported: Sequence[Unsupported]) -> Totals:
+    """Whole-model sums; MACs and FLOPs unknown when any layer's are (the ``unsupported`` ones)."""
     return Totals(
         layers=len(records),
         macs=_sum_known(r.macs for r in records),
         flops=_sum_known(r.flops for r in records),
         macs_counted=sum(r.macs or 0 for r in records),
         flops_counted=sum(r.flops or 0 for r in records),
-        unsupported=unsupported,
+        unsupported=len(unsupported),
+        unsupported_types=tuple(sorted({u.layer_type for u in unsupported})),
         **_sums(records),
     )

@@ -3,13 +3,18 @@
 Every command that could exhaust the machine asks here before it builds or runs anything:
 building a network (every command), a compared block, ``memory --measure``, each bench batch.
 
-* A :class:`Need` is what the work needs, as labelled parts that add up (``float32 weights``,
-  ``176 Keras layers``, ``activations of batch 8``), from the spec-only estimate
+* A :class:`Need` is what the work needs, as labelled parts that add up (``TensorFlow runtime``,
+  ``float32 weights``, ``176 Keras layers``, ``activations of batch 8``), from the spec-only estimate
   (:mod:`resnet_inspect.analysis.estimate`) or the walked model, in bytes of :data:`ELEMENT_BYTES`,
-  the one dtype table of the package.
+  the one dtype table of the package. On the host it bounds the peak resident set size of the whole
+  process (``benchmarks/bench_memory_estimate.py`` prints both, ``tests/test_rss.py`` checks them):
+  the TensorFlow runtime, the weights and the initializer's temporary copies of the largest layer's,
+  the Keras layer objects, and for a forward pass one buffer the size of the largest layer output per
+  image beyond the tensors the liveness sweep keeps alive.
 * A :class:`Limit` is the free memory and where it is: the host (psutil's available memory, or
-  less under a cgroup v2 or v1 memory limit) or a GPU (nvidia-smi, asked before TensorFlow
-  reserves the GPU's memory). An unknown limit lets the work through.
+  less under a cgroup v2 or v1 memory limit, plus what this process already holds, since a need
+  counts the whole process) or a GPU (nvidia-smi, asked before TensorFlow reserves the GPU's
+  memory). An unknown limit lets the work through.
 * A need over its limit is refused with one message, ``<what> needs an estimated <total>
   (<parts>) but <where> has <free> free; <advice>``. A bench batch's advice is the largest batch
   that fits, found with the same :meth:`BatchCost.need` that refuses, so the two cannot disagree.
@@ -19,14 +24,14 @@ from __future__ import annotations
 
 import enum
 import os
-import shutil
 import subprocess
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
 
+from resnet_inspect.analysis import cgroups, children
 from resnet_inspect.analysis.estimate import Estimate, estimate
 from resnet_inspect.errors import InspectError, UsageError
+from resnet_inspect.model.sizing import Footprint
 from resnet_inspect.model.spec import ResNetSpec
 from resnet_inspect.units import human_bytes
 
@@ -53,6 +58,16 @@ ELEMENT_BYTES: dict[Dtype, int] = {Dtype.FLOAT32: 4, Dtype.FLOAT16: 2, Dtype.BFL
 # weights. tests/test_estimate.py measures it again on the machine that runs the tests and fails
 # when it is off by more than 2x either way.
 KERAS_LAYER_BYTES = 85 * 1024
+# Peak resident memory of a process once TensorFlow and Keras are imported and have run a small model
+# (their libraries, the Python heap, thread stacks, kernel caches), before the network's own memory.
+# tests/test_rss.py measures it again on the machine that runs the tests.
+TF_RUNTIME_BYTES = 660 * 2**20
+# What running a forward pass adds to the runtime whatever the batch: the traced graph, oneDNN's
+# primitives and scratch buffers, the allocator's per-thread arenas.
+FORWARD_BYTES = 100 * 2**20
+# A Keras initializer draws random numbers and scales them: two temporary tensors the size of the
+# variable exist beside it while it is made, one variable at a time.
+INIT_COPIES = 2
 
 # Keras mixed precision keeps every variable in float32 and computes in float16 or bfloat16.
 MIXED_VARIABLES = Dtype.FLOAT32
@@ -144,6 +159,9 @@ def check_fits(need: Need, limit: Limit, advice: str = BEFORE_BUILDING) -> None:
 # --- building, measuring: from the spec-only estimate ---------------------------------------------------
 
 
+RUNTIME_PART = ("TensorFlow runtime", TF_RUNTIME_BYTES)
+
+
 def weights_part(params: int, dtype: Dtype = Dtype.FLOAT32) -> tuple[str, int]:
     return f"{dtype.value} weights", params * dtype.bytes
 
@@ -152,10 +170,21 @@ def layers_part(layers: int) -> tuple[str, int]:
     return f"{layers:,} Keras layers", layers * KERAS_LAYER_BYTES
 
 
+def model_parts(found: Estimate, dtype: Dtype = Dtype.FLOAT32) -> tuple[tuple[str, int], ...]:
+    """A built model: its weights, the initializer's copies of the largest layer's, its layer objects."""
+    copies = ("initializer copies of the largest layer", INIT_COPIES * found.largest_layer_params * dtype.bytes)
+    return weights_part(found.params, dtype), copies, layers_part(found.layers)
+
+
 def build_need(found: Estimate) -> Need:
-    """Building a network or a block: its float32 weights and its Keras layer objects."""
-    return Need(f"building {found.name} ({found.params:,} parameters)",
-                (weights_part(found.params), layers_part(found.layers)))
+    """Building a network or a block in a process of its own: TensorFlow and the model."""
+    return Need(f"building {found.name} ({found.params:,} parameters)", (RUNTIME_PART, *model_parts(found)))
+
+
+def per_image_elements(found: Estimate) -> int:
+    """Elements a forward pass holds per image: the liveness peak, and one more buffer the size of the
+    largest layer output (the runtime's reorders and allocator caches; what bench_memory_estimate shows)."""
+    return found.peak_elements + found.largest_tensor
 
 
 def check_build(spec: ResNetSpec, limit: Limit) -> Estimate:
@@ -166,21 +195,24 @@ def check_build(spec: ResNetSpec, limit: Limit) -> Estimate:
     return found
 
 
-def measure_need(spec: ResNetSpec, found: Estimate, batch_size: int, dtype: Dtype) -> Need:
-    """``memory --measure``: the network built at ``dtype`` (weights and layers) and one forward pass."""
-    activations = found.peak_elements * batch_size * dtype.bytes  # elements alive at the peak x images x bytes
-    return Need(
-        f"--measure on {spec.name}",
-        (weights_part(found.params, dtype), layers_part(found.layers),
-         (f"activations of batch {batch_size}", activations)),
-    )
+def measure_need(spec: ResNetSpec, found: Estimate, batch_size: int, dtype: Dtype, on_host: bool = True) -> Need:
+    """``memory --measure``: on the host, this process with its float32 model and the measuring process
+    beside it (TensorFlow, the network built at ``dtype``, one forward pass); on a GPU, the network and
+    the pass."""
+    activations = per_image_elements(found) * batch_size * dtype.bytes
+    measuring = (*model_parts(found, dtype), (f"activations of batch {batch_size}", activations))
+    if not on_host:
+        return Need(f"--measure on {spec.name}", measuring)
+    this = ("this process", build_need(found).bytes)
+    runtime = ("measuring process: TensorFlow runtime and forward pass", TF_RUNTIME_BYTES + FORWARD_BYTES)
+    return Need(f"--measure on {spec.name}", (this, runtime, *measuring))
 
 
 def check_measure(spec: ResNetSpec, batch_size: int, dtype: Dtype, limit: Limit) -> None:
     """Refuse a ``--measure`` whose tensors TensorFlow cannot index or whose forward pass cannot fit."""
     found = estimate(spec)
     check_elements(at_input(spec, batch_size), found.largest_tensor, batch_size)
-    check_fits(measure_need(spec, found, batch_size, dtype), limit)
+    check_fits(measure_need(spec, found, batch_size, dtype, not limit.per_device), limit)
 
 
 # --- bench batches ---------------------------------------------------------------------------------
@@ -188,29 +220,35 @@ def check_measure(spec: ResNetSpec, batch_size: int, dtype: Dtype, limit: Limit)
 
 @dataclass(frozen=True)
 class BatchCost:
-    """A forward pass under one precision policy: one replica's weights, and the activations per image."""
+    """A forward pass under one precision policy: one replica's weights, the activations per image, and
+    in host memory (``host_bytes``) TensorFlow and the inspected model that bench keeps beside it."""
 
     label: str  # the policy, e.g. "mixed_bfloat16"
     weights_bytes: int
     per_image_bytes: int
     replicas: int = 1
+    host_bytes: int = 0
 
     def need(self, batch: int, per_device: bool) -> Need:
-        """All replicas' weights and the whole batch in a shared memory; per device, one replica's
-        weights and its share of the batch."""
+        """All replicas' weights and the whole batch in a shared memory (the host's, with TensorFlow and
+        the inspected model); per device, one replica's weights and its share of the batch."""
         copies, images = (1, -(-batch // self.replicas)) if per_device else (self.replicas, batch)
+        host = () if per_device else (("TensorFlow and the inspected model", self.host_bytes),)
         return Need(
             f"batch {batch} ({self.label})",
-            (("weights", copies * self.weights_bytes), ("activations", images * self.per_image_bytes)),
+            (*host, ("weights", copies * self.weights_bytes), ("activations", images * self.per_image_bytes)),
         )
 
 
 def batch_cost(
-    label: str, compute: Dtype | str, params: int, peak_elements: int, replicas: int = 1, converts: bool = False
+    label: str, compute: Dtype | str, found: Estimate, replicas: int = 1, converts: bool = False
 ) -> BatchCost:
-    """The cost from a model's parameter count and its activation peak per image (elements alive at once)."""
+    """The cost of timing ``found``'s model (from the spec or the walked model): the runtime and the
+    inspected model, built in float32, then each replica built again under the policy."""
     per_param, per_element = policy_bytes(compute, converts)
-    return BatchCost(label, params * per_param, peak_elements * per_element, replicas)
+    host = TF_RUNTIME_BYTES + FORWARD_BYTES + sum(size for _, size in model_parts(found))
+    host += found.layers * KERAS_LAYER_BYTES  # the layers of the model built again for the policy
+    return BatchCost(label, found.params * per_param, per_image_elements(found) * per_element, replicas, host)
 
 
 def largest_batch(cost: BatchCost, limit: Limit) -> int | None:
@@ -255,60 +293,15 @@ RUN_METADATA = frozenset({FREE_MEMORY, LARGEST_BATCH})
 
 # --- the limit: free memory of the host and of GPUs ---------------------------------------------
 
-PROC_CGROUP = Path("/proc/self/cgroup")
-CGROUP_ROOT = Path("/sys/fs/cgroup")
-# (folder under the root, limit file, usage file): cgroup v2 (the "0::" line), then v1's memory controller.
-CGROUP_V2 = ("", "memory.max", "memory.current")
-CGROUP_V1 = ("memory", "memory.limit_in_bytes", "memory.usage_in_bytes")
-NO_LIMIT = 1 << 60  # v1 writes "no limit" as a huge number, v2 as "max"
-
-
-def _cgroup_folders() -> list[tuple[Path, str, str]]:
-    """(folder, limit file, usage file) of this process's memory cgroups and their ancestors: a limit
-    set on a parent (a container's) binds its children too."""
-    try:
-        lines = PROC_CGROUP.read_text().splitlines()
-    except OSError:
-        return []
-    found = []
-    for line in lines:
-        _, controllers, path = (line.split(":", 2) + ["", ""])[:3]
-        if controllers == "" and path:
-            sub, limit, usage = CGROUP_V2
-        elif "memory" in controllers.split(","):
-            sub, limit, usage = CGROUP_V1
-        else:
-            continue
-        parts = PurePosixPath(path).parts[1:]
-        found += [((CGROUP_ROOT / sub).joinpath(*parts[:n]), limit, usage) for n in range(len(parts), -1, -1)]
-    return found
-
-
-def _room(folder: Path, limit_file: str, usage_file: str) -> int | None:
-    try:
-        limit_text = (folder / limit_file).read_text().strip()
-        usage = int((folder / usage_file).read_text().strip())
-        limit = int(limit_text) if limit_text != "max" else None
-    except (OSError, ValueError):
-        return None
-    if limit is None or limit >= NO_LIMIT:
-        return None
-    return max(0, limit - usage)
-
-
-def cgroup_free_bytes() -> int | None:
-    """Room left under the tightest cgroup memory limit on this process (v2 or v1), None without one."""
-    rooms = [room for folder in _cgroup_folders() if (room := _room(*folder)) is not None]
-    return min(rooms) if rooms else None
-
-
 def host_free_bytes() -> int:
-    """Memory a new allocation can get: psutil's available memory, or less under a cgroup limit."""
+    """Memory this process can reach: psutil's available memory, or less under a cgroup limit, plus
+    the resident memory the process already holds (a need counts the whole process)."""
     import psutil  # read only when a command runs, not for --help
 
     available = int(psutil.virtual_memory().available)
-    limited = cgroup_free_bytes()
-    return min(available, limited) if limited is not None else available
+    limited = cgroups.free_bytes()
+    room = min(available, limited) if limited is not None else available
+    return room + int(psutil.Process().memory_info().rss)
 
 
 def gpu_free_bytes(index: int = 0) -> int | None:
@@ -318,16 +311,16 @@ def gpu_free_bytes(index: int = 0) -> int | None:
     its memory. CUDA_VISIBLE_DEVICES renumbers GPUs; when it lists indices the
     mapping is followed, otherwise the smallest free figure of all GPUs is used.
     """
-    tool = shutil.which("nvidia-smi")
+    tool = children.find_program("nvidia-smi")
     if tool is None:
         return None
     try:
-        out = subprocess.run(
-            [tool, "--query-gpu=index,memory.free", "--format=csv,noheader,nounits"],
-            capture_output=True, text=True, timeout=20, check=True,
-        ).stdout
+        done = children.run_child([tool, "--query-gpu=index,memory.free", "--format=csv,noheader,nounits"], 20)
     except (OSError, subprocess.SubprocessError):
         return None
+    if done.returncode != 0:
+        return None
+    out = done.stdout
     free = {}
     for line in out.strip().splitlines():
         parts = [p.strip() for p in line.split(",")]
@@ -351,3 +344,23 @@ def gpu_limit(index: int = 0) -> Limit | None:
     """GPU ``index``'s free memory, or None when nvidia-smi cannot tell."""
     free = gpu_free_bytes(index)
     return None if free is None else Limit(free, f"GPU {index} (nvidia-smi)", per_device=True)
+
+
+# --- a --model file, sized from its configuration before Keras allocates it (issue 11) ------------------
+
+
+def model_file_need(found: Footprint) -> Need:
+    """Loading a model file in this process: TensorFlow, its weights (from its configuration) and the
+    initializer's copies of the largest one, its Keras layers, its bytes held in memory and the weights
+    Keras reads out of it (their declared, uncompressed size)."""
+    copies = ("initializer copies of the largest weight", INIT_COPIES * found.largest_weight_bytes)
+    return Need(
+        f"loading {found.name} ({found.params:,} parameters)",
+        (RUNTIME_PART, ("weights", found.weight_bytes), copies, layers_part(found.layers),
+         ("model file", found.file_bytes), ("stored weights read", found.stored_weights)),
+    )
+
+
+def check_model_file(found: Footprint, limit: Limit | None = None) -> None:
+    """Refuse a model file whose load does not fit (the host's free memory unless ``limit``)."""
+    check_fits(model_file_need(found), limit or host_limit(), "refused before loading")

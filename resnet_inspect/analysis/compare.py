@@ -32,6 +32,7 @@ from resnet_inspect.analysis.records import Level, Shape, Totals, UnitRow
 from resnet_inspect.analysis.report import Report
 from resnet_inspect.errors import UsageError
 from resnet_inspect.model import naming
+from resnet_inspect.model.design import Design
 from resnet_inspect.model.spec import BlockKind, DataFormat, ResNetSpec, Version, check_positive
 from resnet_inspect.model.topology import block_scope, channel_index, map_shape
 
@@ -40,6 +41,8 @@ DEFAULT_FILTERS = 64
 # Seeds (002): after the 7x7/2 conv and the 3x3/2 pool a 224x224 input is 56x56 in block layer 1.
 DEFAULT_SIZE = 56
 CONV_TYPES = ("Conv2D",)
+# The knobs a block comparison takes (the others shape a whole network: stem, downsampling shortcut).
+BLOCK_KNOBS = ("groups", "width_per_group", "width_multiplier", "se_ratio")
 
 
 class CompareLevel(str, enum.Enum):
@@ -63,16 +66,33 @@ class BlockSetup:
     use_bias: bool = True
     data_format: DataFormat = DataFormat.CHANNELS_LAST
     version: Version = Version.V2
+    # ResNeXt / Wide ResNet / SE knobs (resnet_inspect.model.design); width per group is read at 64 filters
+    groups: int = 1
+    width_per_group: int | None = None
+    width_multiplier: int = 1
+    se_ratio: int | None = None
 
     def __post_init__(self) -> None:
         check_positive("filters", self.filters)
         check_positive("size", self.size)
+        if self.kind is BlockKind.BOTTLENECK:
+            self.design.inner_width(self.filters)  # refused here if the groups do not divide it
+
+    @property
+    def design(self) -> Design:
+        """The knobs as the block code reads them; the stride placement is the version's (a stride-1 block)."""
+        return Design(**{k: getattr(self, k) for k in BLOCK_KNOBS})
+
+    def knobs(self) -> dict[str, Any]:
+        """The knobs set, by name (none for the seeds' blocks, whose configuration stays as it was)."""
+        plain = BlockSetup(self.kind)
+        return {k: getattr(self, k) for k in BLOCK_KNOBS if getattr(self, k) != getattr(plain, k)}
 
     @property
     def in_channels(self) -> int:
         # Inside a block layer a block takes the previous block's output: expansion x filters channels
-        # (64 for regular, 256 for bottleneck, as the seeds say of their block layer 1). The first block of block layer 1 takes the
-        # stem's output instead, whose width is block layer 1's filters.
+        # (64 for regular, 256 for bottleneck, as the seeds say of their block layer 1). The first block of
+        # block layer 1 takes the stem's output instead, whose width is block layer 1's filters.
         return self.filters if self.first else self.kind.expansion * self.filters
 
     @property
@@ -93,6 +113,7 @@ class BlockSetup:
             "use_bias": self.use_bias,
             "data_format": DataFormat(self.data_format).value,
             "arch_version": Version(self.version).value,
+            **self.knobs(),
         }
 
 
@@ -111,7 +132,7 @@ def build_block(setup: BlockSetup) -> Any:
 
     inputs, outputs = one_block(
         KerasOps(setup.data_format), setup.kind, setup.filters, setup.input_shape, setup.first,
-        Version(setup.version), setup.use_bias,
+        Version(setup.version), setup.use_bias, setup.design,
     )
     return keras.Model(inputs, outputs, name=f"{setup.kind.scope}")
 
@@ -208,10 +229,11 @@ def difference(value: int | None, base: int | None) -> int | None:
 
 @dataclass(frozen=True)
 class ModelEntry:
-    """One model of a comparison: the name it was asked by, its spec and its walked report."""
+    """One model of a comparison: the name it was asked by, its spec (None for a ``--model``) and its
+    walked report."""
 
     label: str
-    spec: ResNetSpec
+    spec: ResNetSpec | None
     report: Report
 
 
@@ -234,15 +256,15 @@ class ModelRow:
 
     @property
     def version(self) -> str:
-        return self.entry.spec.version.value
+        return self.entry.spec.version.value if self.entry.spec is not None else "-"
 
     @property
     def block_type(self) -> str:
-        return self.entry.spec.block_kind.value
+        return self.entry.spec.block_kind.value if self.entry.spec is not None else "-"
 
     @property
     def blocks(self) -> tuple[int, ...]:
-        return self.entry.spec.blocks
+        return self.entry.spec.blocks if self.entry.spec is not None else ()
 
     @property
     def totals(self) -> Totals:
@@ -254,7 +276,8 @@ class ModelRow:
 
     @property
     def stages(self) -> tuple[UnitRow, ...]:
-        return self.entry.report.rows(Level.STAGE)
+        report = self.entry.report  # a --model without stages: its layers
+        return report.rows(Level.STAGE if report.grouped else Level.LAYER)
 
     @property
     def features_shape(self) -> Shape:
@@ -264,12 +287,20 @@ class ModelRow:
 
 
 def model_specs(
-    models: Sequence[ModelName], spec_for: Callable[[int], ResNetSpec]
+    models: Sequence[ModelName],
+    spec_for: Callable[[int], ResNetSpec],
+    member_for: Callable[[str], ResNetSpec] | None = None,
 ) -> tuple[tuple[str, ResNetSpec], ...]:
-    """(label, spec) for each name: ``spec_for(depth)`` applies the command's options, a suffix its version."""
+    """(label, spec) for each name: ``spec_for(depth)`` applies the command's options, a suffix its version;
+    a family member is ``member_for(name)``: as published, the options given on top (default: none)."""
+    from resnet_inspect.model.family import member_spec
+
     resolved: list[tuple[str, ResNetSpec]] = []
     for model in models:
-        spec = spec_for(model.depth)
+        if model.arch is not None:
+            spec = (member_for or member_spec)(model.arch)
+        else:
+            spec = spec_for(model.depth)  # type: ignore[arg-type]  # a name without arch has a depth
         if model.version is not None:
             spec = dataclasses.replace(spec, version=model.version)
         for label, other in resolved:

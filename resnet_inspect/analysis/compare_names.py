@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from resnet_inspect.errors import UsageError
+from resnet_inspect.model.family import MEMBERS, lookup
 from resnet_inspect.model.spec import DEPTHS, BlockKind, Version
 
 MODEL_PREFIX = "resnet"
@@ -22,8 +23,9 @@ class ModelName:
     """A model named on the command line: ``resnet50`` or ``resnet50-v2``."""
 
     label: str
-    depth: int
+    depth: int | None
     version: Version | None  # None: no suffix, the command's version applies
+    arch: str | None = None  # a family member as published (resnext50_32x4d): its own spec, options on top
 
 
 def block_names() -> tuple[str, ...]:
@@ -38,18 +40,27 @@ def version_names() -> tuple[str, ...]:
     return tuple(version.value for version in Version)
 
 
+def family_names() -> tuple[str, ...]:
+    """The family's published members (resnet50-v1.5, resnext50_32x4d, ...): every name with its own spec."""
+    return tuple(name for name, member in MEMBERS.items() if member.spec.arch is not None)
+
+
 def known_names() -> str:
     """What ``compare`` accepts, for error messages (derived from the tables, never typed in)."""
     suffixes = ", ".join(f"-{v}" for v in version_names())
     return (
         f"blocks: {', '.join(block_names())}; models: {', '.join(model_names())} "
-        f"(optionally with a version suffix: {suffixes})"
+        f"(optionally with a version suffix: {suffixes}); the family (`resnet-inspect archs`): "
+        f"{', '.join(family_names())}"
     )
 
 
 def parse_model_name(text: str) -> ModelName | None:
-    """``resnet50`` / ``resnet50-v1`` -> ModelName; None when ``text`` is not a model name at all."""
+    """``resnet50`` / ``resnet50-v1`` / ``resnext50_32x4d`` -> ModelName; None when ``text`` names no model."""
     label = text.strip().lower()
+    member = lookup(label)
+    if member is not None and member.spec.arch is not None:
+        return ModelName(label=label, depth=member.spec.depth, version=None, arch=member.name)
     match = _MODEL_RE.fullmatch(label)
     if match is None or int(match.group(1)) not in DEPTHS:
         return None
@@ -72,9 +83,11 @@ class Selection:
     models: tuple[ModelName, ...] = ()
 
 
-def parse_names(names: Sequence[str]) -> Selection:
-    """Classify two or more names as blocks or models; every mistake is a UsageError."""
-    if len(names) < 2:
+def parse_names(names: Sequence[str], others: int = 0) -> Selection:
+    """Classify two or more names as blocks or models; every mistake is a UsageError.
+
+    ``others`` models are given besides the names (``--model``): they count towards the two."""
+    if len(names) + others < 2:
         got = f"got only {names[0]!r}" if names else "got none"
         raise UsageError(
             f"compare needs at least two names, e.g. 'regular bottleneck' or 'resnet34 resnet50'; {got}"

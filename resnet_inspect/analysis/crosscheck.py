@@ -1,6 +1,6 @@
 """Our FLOPs beside TensorFlow's own count of the frozen inference graph. No TensorFlow here.
 
-:mod:`resnet_inspect.analysis.tfprofile` freezes the model and runs ``tf.compat.v1.profiler`` (float
+:mod:`resnet_inspect.analysis.tfprofile` traces the model and runs ``tf.compat.v1.profiler`` (float
 operations); it hands over every op of the graph as a :class:`TfOp`. This module gives each op to
 the Keras layer that made it (from its name scope), sums both counts per layer type and explains
 where the two conventions differ. The explanations are text; every number is computed.
@@ -20,8 +20,15 @@ from dataclasses import dataclass
 from resnet_inspect.analysis.records import LayerRecord
 from resnet_inspect.analysis.report import Report
 
-METHOD = "tf.compat.v1.profiler float_operation on the frozen inference graph (training=False, batch 1)"
+METHOD = "tf.compat.v1.profiler float_operation on the traced inference graph (training=False, batch 1)"
 OUTSIDE = "(outside any layer)"
+# The Keras ops of a functional graph (ops.Matmul, ops.Add, ...) run without a name scope of their own:
+# TF's ops outside every layer are theirs, compared with them as one row.
+KERAS_OPS = "Keras ops (ops.*)"
+UNEXPLAINED = "unexplained"
+# Op types of a function call: a layer run through one (a grouped conv, XLA-compiled on the CPU) hides
+# its ops from the profiler.
+CALL_OPS = frozenset({"PartitionedCall", "StatefulPartitionedCall"})
 
 # Keras layer types that are convolutions, and the TF ops that carry their multiply-adds.
 CONV_LAYERS = frozenset({"Conv1D", "Conv2D", "Conv3D"})
@@ -30,6 +37,17 @@ CONV_OPS = frozenset({"Conv2D", "Conv3D"})  # Conv1D runs as a Conv2D over an ex
 # Why the counts differ, by TF op kind (shown only on a row whose counts differ).
 OP_NOTES: dict[str, str] = {
     "Relu": "TF's profiler registers no FLOP count for Relu (0 there); ours counts max(x, 0) as 1 per element",
+    **dict.fromkeys(
+        ("Sigmoid", "Tanh", "Erf", "Exp", "Relu6", "Elu", "Selu", "Softplus"),
+        "TF's profiler registers no FLOP count for Sigmoid, Tanh, Erf, Exp, Relu6, Elu, Selu or Softplus "
+        "(0 there) and counts the multiplies and adds around them as written (GELU, swish); ours counts each "
+        "activation by its formula (ACTIVATION_FLOPS)",
+    ),
+    **dict.fromkeys(
+        CALL_OPS,
+        "the layer runs as a compiled function call (grouped convolutions go through XLA on the CPU): "
+        "TF's profiler sees no FLOPs inside it",
+    ),
     "MaxPool": "TF counts all k taps of a k-tap window per output; ours counts the k - 1 comparisons",
     "Softmax": "TF counts 5 per element for Softmax; ours 3 (exp, add into the sum, divide)",
 }
@@ -68,12 +86,17 @@ class CheckRow:
 
 @dataclass(frozen=True)
 class ConvCheck:
-    """Every conv layer: TF's convolution op FLOPs against 2 x our MACs (a multiply-add is 2)."""
+    """Every conv layer: TF's convolution op FLOPs against 2 x our MACs (a multiply-add is 2).
+
+    ``hidden`` are the conv layers that run as a function call whose FLOPs TF's profiler cannot see
+    (grouped convolutions, XLA-compiled on the CPU): left out of the comparison, and named.
+    """
 
     layers: int
     ours: int
     tf: int
     mismatched: tuple[str, ...]
+    hidden: tuple[str, ...] = ()
 
     @property
     def exact(self) -> bool:
@@ -90,10 +113,14 @@ class Verification:
     tf_total: int
 
 
-def _layer_scope(op_name: str, model_name: str) -> str | None:
-    """The name scope right below the model's own scope (``resnet50_1/<layer scope>/op``)."""
+def _layer_scope(op_name: str, model_name: str, nested: frozenset[str] = frozenset()) -> str | None:
+    """The name scope right below the model's own scope (``resnet50_1/<layer scope>/op``); inside a
+    nested model (a scope among ``nested``, its suffix dropped) the path to the layer's scope,
+    ``base/<layer scope>``, as the walk names the layers of nested models."""
     parts = op_name.split("/")
     if len(parts) >= 3 and _SUFFIX.sub("", parts[0]) in (model_name, _SUFFIX.sub("", model_name)):
+        if len(parts) >= 4 and _SUFFIX.sub("", parts[1]) in nested:
+            return f"{_SUFFIX.sub('', parts[1])}/{parts[2]}"
         return parts[1]
     return None
 
@@ -107,7 +134,8 @@ def attribute(ops: Iterable[TfOp], layer_names: Sequence[str], model_name: str) 
     """
     ops = list(ops)
     layers = set(layer_names)
-    scopes = sorted({s for op in ops if (s := _layer_scope(op.name, model_name)) is not None})
+    nested = frozenset(name.split("/", 1)[0] for name in layers if "/" in name)
+    scopes = sorted({s for op in ops if (s := _layer_scope(op.name, model_name, nested)) is not None})
     candidates = {s: {c for c in (s, _SUFFIX.sub("", s)) if c in layers} for s in scopes}
     owner: dict[str, str | None] = {}
     taken: set[str] = set()
@@ -124,13 +152,14 @@ def attribute(ops: Iterable[TfOp], layer_names: Sequence[str], model_name: str) 
         if scope not in owner:  # still ambiguous (or a layer with two scopes): the exact name wins
             options = candidates[scope]
             owner[scope] = scope if scope in options else min(options, default=None)
-    return {op.name: owner.get(s) if (s := _layer_scope(op.name, model_name)) else None for op in ops}
+    return {op.name: owner.get(s) if (s := _layer_scope(op.name, model_name, nested)) else None for op in ops}
 
 
 def _note(layer_type: str, op_types: Iterable[str]) -> str:
+    """Why the counts differ, or 'unexplained' when no known convention of this layer type or its ops applies."""
     notes = [LAYER_NOTES[layer_type]] if layer_type in LAYER_NOTES else []
-    notes += [OP_NOTES[t] for t in sorted(set(op_types)) if t in OP_NOTES]
-    return "; ".join(notes)
+    notes += list(dict.fromkeys(OP_NOTES[t] for t in sorted(set(op_types)) if t in OP_NOTES))
+    return "; ".join(notes) or UNEXPLAINED
 
 
 def cross_check(report: Report, ops: Sequence[TfOp]) -> Verification:
@@ -141,13 +170,18 @@ def cross_check(report: Report, ops: Sequence[TfOp]) -> Verification:
         by_layer.setdefault(owner[op.name], []).append(op)
     by_type: dict[str, list[LayerRecord]] = {}
     for record in report.layers:
-        by_type.setdefault(record.layer_type, []).append(record)
+        kind = KERAS_OPS if record.layer_type.startswith("ops.") else record.layer_type
+        by_type.setdefault(kind, []).append(record)
 
     rows: list[CheckRow] = []
     groups: list[tuple[str, list[LayerRecord], list[TfOp]]] = [
         (kind, records, [op for r in records for op in by_layer.get(r.name, [])]) for kind, records in by_type.items()
     ]
-    groups.append((OUTSIDE, [], by_layer.get(None, [])))
+    outside = by_layer.get(None, [])
+    if KERAS_OPS in by_type:  # the Keras ops' TF ops have no scope of their own: every op outside a layer
+        groups = [(k, r, outside if k == KERAS_OPS else o) for k, r, o in groups]
+    else:
+        groups.append((OUTSIDE, [], outside))
     for kind, records, type_ops in groups:
         ours = None if any(r.flops is None for r in records) else sum(r.flops for r in records)  # type: ignore[misc]
         counted: Counter[str] = Counter()
@@ -170,13 +204,16 @@ def cross_check(report: Report, ops: Sequence[TfOp]) -> Verification:
             )
         )
 
-    conv_records = [r for r in report.layers if r.layer_type in CONV_LAYERS and r.macs is not None]
+    convs = [r for r in report.layers if r.layer_type in CONV_LAYERS and r.macs is not None]
+    hidden = tuple(r.name for r in convs if {op.op_type for op in by_layer.get(r.name, [])} & CALL_OPS)
+    conv_records = [r for r in convs if r.name not in hidden]
     conv_tf = {r.name: sum(op.flops for op in by_layer.get(r.name, []) if op.op_type in CONV_OPS) for r in conv_records}
     conv = ConvCheck(
         layers=len(conv_records),
         ours=sum(2 * r.macs for r in conv_records),  # type: ignore[operator]
         tf=sum(conv_tf.values()),
         mismatched=tuple(r.name for r in conv_records if conv_tf[r.name] != 2 * r.macs),  # type: ignore[operator]
+        hidden=hidden,
     )
     return Verification(
         model_name=report.model_name,

@@ -22,10 +22,13 @@ decision.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
-from resnet_inspect.analysis.liveness import peak_live
-from resnet_inspect.model.recorder import Recorder, record, record_block
+from resnet_inspect.analysis.liveness import Layer, peak_live
+from resnet_inspect.model.design import Design
+from resnet_inspect.model.recorder import record, record_block
 from resnet_inspect.model.spec import BlockKind, DataFormat, ResNetSpec, Version
 from resnet_inspect.model.topology import map_shape
 
@@ -40,23 +43,38 @@ class Estimate:
     peak_elements: int  # elements per image alive at once at the liveness peak
     peak_layer: str
     largest_tensor: int  # elements per image of the largest layer output
+    largest_layer_params: int = 0  # parameters of the layer with the most (its variables are made one by one)
+
+
+class Sized(Layer, Protocol):
+    """A layer as :mod:`resnet_inspect.analysis.liveness` sees it, with its parameter count."""
+
+    @property
+    def params(self) -> int: ...
 
 
 def estimate(spec: ResNetSpec) -> Estimate:
     """Parameters, layers and activation peak of ``spec``'s network, without building it."""
-    return _finish(spec.name, record(spec, compact=True))
+    recorder = record(spec, compact=True)
+    found = estimate_layers(spec.name, recorder.nodes, recorder.params, recorder.layers)
+    assert found is not None  # every shape is known
+    return found
 
 
-def _finish(name: str, recorder: Recorder) -> Estimate:
-    peak = peak_live(recorder.nodes)
-    assert peak is not None  # every shape is known
+def estimate_layers(name: str, layers: Sequence[Sized], params: int, count: int | None = None) -> Estimate | None:
+    """The same figures for a walked model's layers (``count``: layers in the model, default all of
+    ``layers``); None when a shape is unknown (dynamic)."""
+    peak = peak_live(layers)
+    if peak is None or any(None in layer.output_shape for layer in layers):
+        return None
     return Estimate(
         name=name,
-        params=recorder.params,
-        layers=recorder.layers,
+        params=params,
+        layers=len(layers) if count is None else count,
         peak_elements=peak.elements,
         peak_layer=peak.at_layer,
-        largest_tensor=max(math.prod(node.output_shape) for node in recorder.nodes),
+        largest_tensor=max(math.prod(layer.output_shape) for layer in layers),  # type: ignore[arg-type]
+        largest_layer_params=max(layer.params for layer in layers),
     )
 
 
@@ -69,8 +87,12 @@ def estimate_block(
     version: Version,
     use_bias: bool = True,
     data_format: DataFormat = DataFormat.CHANNELS_LAST,
+    design: Design | None = None,
 ) -> Estimate:
     """One block on its own, as ``compare`` builds it: at stride 1, projected when ``first`` (and the version does)."""
     shape = map_shape(data_format, size, size, in_channels)
-    recorder = record_block(BlockKind(kind), filters, shape, first, Version(version), use_bias, data_format)
-    return _finish(f"a {BlockKind(kind).value} block of {filters} filters", recorder)
+    recorder = record_block(BlockKind(kind), filters, shape, first, Version(version), use_bias, data_format, design)
+    found = estimate_layers(f"a {BlockKind(kind).value} block of {filters} filters", recorder.nodes,
+                            recorder.params, recorder.layers)
+    assert found is not None  # every shape is known
+    return found

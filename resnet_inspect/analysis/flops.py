@@ -12,76 +12,26 @@ A layer type without a handler is *unsupported*: its MACs and FLOPs are unknown
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Mapping
 
-Shape = tuple[int, ...]
+from resnet_inspect.analysis import cost_ops, cost_seq
+from resnet_inspect.analysis.cost_base import (
+    ACTIVATION_FLOPS,
+    Cost,
+    Handler,
+    LayerInfo,
+    Shape,
+    Uncountable,
+    free,
+    per_element,
+)
+from resnet_inspect.analysis.cost_base import activation_flops as _activation_flops
+from resnet_inspect.analysis.cost_base import channel_axis as _channel_axis
+from resnet_inspect.analysis.cost_base import elements as _elements
+from resnet_inspect.analysis.cost_base import known as _known
+from resnet_inspect.analysis.cost_base import spatial as _spatial
 
-
-@dataclass(frozen=True)
-class LayerInfo:
-    """What a handler may look at: plain data extracted from one built layer (batch axis removed)."""
-
-    layer_type: str
-    config: Mapping[str, Any]
-    input_shapes: tuple[Shape, ...]
-    output_shape: Shape
-
-
-@dataclass(frozen=True)
-class Cost:
-    macs: int
-    flops: int
-
-
-class Uncountable(Exception):
-    """A supported layer whose cost cannot be determined (e.g. an unknown spatial size)."""
-
-
-Handler = Callable[[LayerInfo], Cost]
-
-
-def _elements(shape: Shape) -> int:
-    if any(d is None for d in shape):
-        raise Uncountable(f"shape {shape} has an unknown dimension")
-    return math.prod(shape)
-
-
-def _channel_axis(info: LayerInfo) -> int:
-    return 0 if info.config.get("data_format") == "channels_first" else -1
-
-
-def _spatial(shape: Shape, info: LayerInfo) -> Shape:
-    return shape[1:] if _channel_axis(info) == 0 else shape[:-1]
-
-
-# Element-wise activations: FLOPs per element. Transcendentals (exp, tanh) count 1.
-ACTIVATION_FLOPS: dict[str, int] = {
-    "linear": 0,
-    "relu": 1,  # max(x, 0)
-    "relu6": 2,  # min(max(x, 0), 6)
-    "sigmoid": 4,  # 1 / (1 + exp(-x)): neg, exp, add, div
-    "hard_sigmoid": 3,  # clip(x / 6 + 0.5): div, add, clip
-    "tanh": 1,
-    "softmax": 3,  # exp, add into the sum, div by the sum
-    "swish": 5,  # x * sigmoid(x)
-    "silu": 5,
-    "hard_swish": 4,  # x * hard_sigmoid(x)
-    "hard_silu": 4,
-    "elu": 3,  # x > 0 ? x : exp(x) - 1: compare, exp, sub
-    "selu": 4,
-    "gelu": 8,  # 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))), approximated form
-    "leaky_relu": 2,  # compare, mul
-}
-
-
-def _activation_flops(name: object, elements: int) -> int:
-    if name is None:
-        return 0
-    if not isinstance(name, str) or name not in ACTIVATION_FLOPS:
-        raise Uncountable(f"activation {name!r} has no FLOP formula")
-    return ACTIVATION_FLOPS[name] * elements
+__all__ = ["ACTIVATION_FLOPS", "HANDLERS", "Cost", "LayerInfo", "Uncountable", "cost_of"]
 
 
 def conv(info: LayerInfo) -> Cost:
@@ -174,16 +124,6 @@ def relu_layer(info: LayerInfo) -> Cost:
     return Cost(0, per * _elements(info.output_shape))
 
 
-def per_element(count: int) -> Handler:
-    """A layer costing ``count`` FLOPs per output element."""
-
-    def handler(info: LayerInfo) -> Cost:
-        return Cost(0, count * _elements(info.output_shape))
-
-    handler.__doc__ = f"{count} FLOP(s) per output element."
-    return handler
-
-
 def merge(info: LayerInfo) -> Cost:
     """Add / Subtract / Multiply / Maximum / Minimum of n tensors: n - 1 operations per element."""
     return Cost(0, (len(info.input_shapes) - 1) * _elements(info.output_shape))
@@ -222,9 +162,42 @@ def global_max_pool(info: LayerInfo) -> Cost:
     return Cost(0, _elements(in_shape) - channels)
 
 
-def free(info: LayerInfo) -> Cost:
-    """Data movement only (padding, reshaping, dropout at inference, the input): no FLOPs."""
-    return Cost(0, 0)
+def _inner(info: LayerInfo, input_shapes: tuple[Shape, ...], output_shape: Shape) -> Cost:
+    """The cost of the layer a wrapper holds (its config under ``layer``), through the joint table."""
+    layer = info.config.get("layer")
+    if not isinstance(layer, Mapping):
+        raise Uncountable("the wrapped layer's configuration is unreadable")
+    cost = cost_of(LayerInfo(str(layer.get("class_name")), layer.get("config", {}), input_shapes, output_shape))
+    if cost is None:
+        raise Uncountable(f"the wrapped layer type {layer.get('class_name')} has no FLOP handler")
+    return cost
+
+
+def bidirectional(info: LayerInfo) -> Cost:
+    """Bidirectional: twice the wrapped layer, plus 1 FLOP per output element to merge unless it concatenates."""
+    merge = info.config.get("merge_mode", "concat")
+    one = _inner(info, info.input_shapes[:1], info.output_shape)
+    joined = 0 if merge in ("concat", None) else _elements(info.output_shape)
+    return Cost(2 * one.macs, 2 * one.flops + joined)
+
+
+def time_distributed(info: LayerInfo) -> Cost:
+    """TimeDistributed: T times the wrapped layer applied to one step."""
+    (shape,) = info.input_shapes[:1]
+    steps = _known(shape[0], "the number of time steps")
+    one = _inner(info, (shape[1:],), info.output_shape[1:])
+    return Cost(steps * one.macs, steps * one.flops)
+
+
+def cost_of(info: LayerInfo) -> Cost | None:
+    """The layer's cost, or None when its type has no handler.
+
+    Raises Uncountable when the type is known but its cost cannot be determined.
+    """
+    handler = HANDLERS.get(info.layer_type)
+    if handler is None:
+        return None
+    return handler(info)
 
 
 # Layer class name -> handler. Keras class names, as ``type(layer).__name__`` gives them.
@@ -234,13 +207,19 @@ HANDLERS: dict[str, Handler] = {
     "Conv3D": conv,
     "DepthwiseConv2D": depthwise_conv,
     "SeparableConv2D": separable_conv,
+    "Conv1DTranspose": conv_transpose,
     "Conv2DTranspose": conv_transpose,
+    "Conv3DTranspose": conv_transpose,
+    "DepthwiseConv1D": depthwise_conv,
+    "SeparableConv1D": separable_conv,
     "Dense": dense,
     "BatchNormalization": batch_norm,
     "ReLU": relu_layer,
     "Activation": activation_layer,
     "Softmax": per_element(ACTIVATION_FLOPS["softmax"]),
     "LeakyReLU": per_element(ACTIVATION_FLOPS["leaky_relu"]),
+    "PReLU": per_element(2),  # compare, multiply by the learned slope
+    "ELU": per_element(ACTIVATION_FLOPS["elu"]),
     "Add": merge,
     "Subtract": merge,
     "Multiply": merge,
@@ -272,27 +251,25 @@ HANDLERS: dict[str, Handler] = {
     "Reshape": free,
     "Permute": free,
     "Concatenate": free,
-    "Dropout": free,
-    "SpatialDropout2D": free,
-    "GaussianDropout": free,
-    "Identity": free,
+    **dict.fromkeys(
+        (
+            *("Dropout", "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D", "AlphaDropout"),
+            *("GaussianDropout", "GaussianNoise", "ActivityRegularization", "Masking", "Identity"),
+            "RepeatVector",
+        ),
+        free,
+    ),  # inference: identity, copies or a mask
+    "Bidirectional": bidirectional,
+    "TimeDistributed": time_distributed,
+    **cost_seq.HANDLERS,
+    **cost_ops.HANDLERS,
 }
-
-
-def cost_of(info: LayerInfo) -> Cost | None:
-    """The layer's cost, or None when its type has no handler.
-
-    Raises Uncountable when the type is known but its cost cannot be determined.
-    """
-    handler = HANDLERS.get(info.layer_type)
-    if handler is None:
-        return None
-    return handler(info)
 
 
 # What ``macs`` and ``flops`` count, as the JSON exports and the Markdown report state it.
 CONVENTION = {
-    "macs": "multiply-accumulates of Conv and Dense layers (what the ResNet paper calls FLOPs)",
+    "macs": "multiply-accumulates of matrix products: conv, dense, attention, recurrent and matmul/einsum ops "
+    "(what the ResNet paper calls FLOPs)",
     "flops": "every floating-point operation of one inference pass: a multiply-add is 2; bias add, "
     "BN scale and shift, ReLU, residual add and pooling are each counted",
     "batch": 1,

@@ -7,6 +7,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from resnet_inspect._tf import keras
+from resnet_inspect.analysis.budget import check_model_file
 from resnet_inspect.analysis.report import Report
 from resnet_inspect.analysis.walk import analyze
 from resnet_inspect.model import naming
@@ -37,17 +38,28 @@ def open_model(
         return build_from_spec(spec), spec.config(), spec.describe()
     if unsafe and warn is not None:
         warn(unsafe_warning(source))
-    model, config = load_model(source, unsafe, **(load_options or {}))
+    model, config = load_model(source, unsafe, admit=check_model_file, **(load_options or {}))
     return model, config, describe(model, source)
+
+
+def all_layer_names(model: keras.Model) -> list[str]:
+    """The names of the model's layers and of the layers of every model nested in it."""
+    names: list[str] = []
+    for layer in model.layers:
+        names.append(layer.name)
+        if isinstance(layer, keras.Model):
+            names.extend(all_layer_names(layer))
+    return names
 
 
 def inspect_model(model: keras.Model, config: Mapping[str, Any] | None = None) -> Report:
     """Walk any Keras functional model, grouping its layers by the naming scheme that fits it.
 
-    The seeds' names and keras.applications ResNet names give stages and blocks; other models
-    get the layer level only (``report.grouped`` is False).
+    The seeds' names and keras.applications ResNet names give stages and blocks, also for a ResNet
+    nested in the model (the outer layers join its stem and head); other models get the layer level
+    only (``report.grouped`` is False).
     """
-    scheme = naming.grouping_for(layer.name for layer in model.layers)
+    scheme = naming.grouping_for(all_layer_names(model))
     report = analyze(model, config=config, grouping=scheme)
     if report.grouped:
         return report
@@ -56,6 +68,7 @@ def inspect_model(model: keras.Model, config: Mapping[str, Any] | None = None) -
         for producer in record.inputs:
             consumers.setdefault(producer, []).append(record.name)
     groups = naming.adopt_orphans({r.name: scheme(r.name) for r in report.layers}, consumers)
+    groups = naming.frame_outer([r.name for r in report.layers], groups)
     layers = tuple(
         dataclasses.replace(r, stage=g.stage, block=g.block) if (g := groups[r.name]) is not None else r
         for r in report.layers

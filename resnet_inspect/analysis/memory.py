@@ -60,9 +60,19 @@ SAVED: dict[str, Saved] = {
         (
             *("InputLayer", "Add", "Subtract", "Concatenate", "Flatten", "Reshape", "Permute", "Identity"),
             *nd("AveragePooling", "GlobalAveragePooling", "ZeroPadding", "Cropping"),
+            # Keras ops: AddV2/Sub, reshaping and slicing need only shapes
+            *("ops.Add", "ops.Subtract", "ops.Reshape", "ops.Transpose", "ops.ExpandDims", "ops.Squeeze"),
+            *("ops.GetItem", "ops.Concatenate"),
         ),
         Saved.NOTHING,
     ),
+    # Matrix products read both operands (BatchMatMulV2's gradient); a layer or group norm reads x
+    # (its statistics are recomputed from it); an embedding reads the ids; softmax its output.
+    **dict.fromkeys(
+        ("ops.Matmul", "ops.Einsum", "ops.Multiply", "LayerNormalization", "GroupNormalization", "Embedding"),
+        Saved.INPUTS,
+    ),
+    **dict.fromkeys(("ops.Softmax", "ops.Relu", "ops.Sigmoid", "ops.Tanh"), Saved.OUTPUT),
 }
 
 

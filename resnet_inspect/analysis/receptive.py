@@ -19,6 +19,10 @@ around it.
 Layers that look at the whole map (global pooling, Flatten) act as a window the
 size of their input map with stride 1. A layer type this module does not know
 has an unknown field (None), and so has every layer after it: never a guess.
+The field does not apply to inputs without a spatial axis (feature vectors, token
+ids), nor to anything computed from them: unknown there too, never a crash.
+Element-wise Keras ops (``ops.Add``, ``ops.Multiply``, ...) keep the field of
+their inputs; reshaping ops have no formula (unknown).
 """
 
 from __future__ import annotations
@@ -107,6 +111,12 @@ def nd(*stems: str) -> tuple[str, ...]:
     return tuple(f"{stem}{n}D" for stem in stems for n in (1, 2, 3))
 
 
+# Keras ops that act element by element (a constant operand broadcast).
+ELEMENTWISE_OPS = (
+    *("Add", "Subtract", "Multiply", "Divide", "TrueDivide", "Maximum", "Minimum", "Negative", "Square", "Sqrt"),
+    *("Relu", "Relu6", "Sigmoid", "HardSigmoid", "Silu", "HardSilu", "Gelu", "Tanh", "Exp", "Clip", "Cast"),
+)
+
 # Layer class name -> handler. InputLayer starts the walk (field 1, jump 1).
 HANDLERS: dict[str, Handler] = {
     **dict.fromkeys((*nd("Conv"), "DepthwiseConv2D", "SeparableConv2D"), CONV),
@@ -120,16 +130,21 @@ HANDLERS: dict[str, Handler] = {
             *("Dropout", "SpatialDropout2D", "GaussianDropout", "Identity"),
             *nd("ZeroPadding", "Cropping"),  # padding moves the window, not its size
             *("Add", "Subtract", "Multiply", "Maximum", "Minimum", "Average", "Concatenate"),
+            *("LayerScale", "CustomScaleLayer", "PReLU", "ELU", "GroupNormalization", "UnitNormalization"),
+            *(f"ops.{op}" for op in ELEMENTWISE_OPS),
         ),
         pointwise,
     ),
 }
 
 
-def _start(record: LayerRecord) -> Field:
-    """An input pixel sees itself: field 1 and jump 1 on every spatial axis (all axes but channels)."""
-    n = max(len(record.output_shape) - 1, 0)
-    return Field((1,) * n, (1,) * n)
+def _start(record: LayerRecord) -> Field | None:
+    """An input pixel sees itself: field 1 and jump 1 on every spatial axis (all axes but channels).
+
+    An input with no spatial axis (a feature vector, token ids) has no receptive field: unknown.
+    """
+    n = len(record.output_shape) - 1
+    return Field((1,) * n, (1,) * n) if n > 0 else None
 
 
 def layer_fields(layers: Sequence[LayerRecord]) -> dict[str, Field | None]:

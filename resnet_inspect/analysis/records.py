@@ -19,8 +19,9 @@ class ParamSplit:
     """Parameters by role, for a layer or a sum of layers.
 
     ``weights`` are kernels and embeddings, ``biases`` bias vectors; ``bn_trainable``
-    are a normalization layer's learned scale and offset (BN γ/β, also for a layer
-    norm or group norm), ``bn_non_trainable`` its running statistics (BN μ/σ²);
+    are a normalization layer's learned scale and offset (γ/β of a batch, layer or
+    group norm: "norm γ/β"), ``bn_non_trainable`` its running statistics (a batch
+    norm's μ/σ²: "norm μ/σ²"; the field names stay those of the export columns);
     ``other`` is every variable with no known role, so the split always adds up
     to the layer's parameters.
     """
@@ -111,7 +112,8 @@ class UnitRow:
 @dataclass(frozen=True)
 class Totals:
     """Whole-model totals. ``macs``/``flops`` are None if any layer is unsupported;
-    ``macs_counted``/``flops_counted`` are then the sums over the supported layers."""
+    ``macs_counted``/``flops_counted`` are then the sums over the supported layers, a lower bound
+    ("≥ X (N layers of types T unknown)")."""
 
     layers: int
     params: int
@@ -123,6 +125,8 @@ class Totals:
     macs_counted: int
     flops_counted: int
     unsupported: int
+    # The types of the unsupported layers and ops, sorted: what "≥ X" leaves out.
+    unsupported_types: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,8 @@ class Report:
     layers: tuple[LayerRecord, ...]
     unsupported: tuple[Unsupported, ...]
     config: tuple[tuple[str, Any], ...] = field(default=())
+    # What a reader must know to read the numbers (e.g. an input of unknown size), one sentence each.
+    notes: tuple[str, ...] = field(default=())
 
     def rows(self, level: Level | str = Level.BLOCK) -> tuple[UnitRow, ...]:
         return aggregate(self.layers, self.model_name, Level(level))
@@ -29,7 +31,7 @@ class Report:
 
     @property
     def totals(self) -> Totals:
-        return totals(self.layers, len(self.unsupported))
+        return totals(self.layers, self.unsupported)
 
     @property
     def grouped(self) -> bool:

@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from resnet_inspect.analysis import budget
+from resnet_inspect.analysis.estimate import Estimate
 from resnet_inspect.errors import FieldError
 from resnet_inspect.model.spec import check_positive
 
@@ -87,20 +88,17 @@ class BenchPlan:
 
     def check_memory(
         self,
-        params: int,
-        peak_elements: int,
+        found: Estimate,
         limit: budget.Limit,
         converts: Callable[[Precision], bool],
         replicas: int = 1,
     ) -> list[budget.BatchCost]:
         """The cost of one image and of the weights for each precision of the sweep (``converts(p)``: the
         device computes ``p`` through float32 copies); refuses, naming the first batch size that does not
-        fit ``limit``. The one memory decision of bench, made from the spec before building and from
-        the walked model after."""
-        costs = [
-            budget.batch_cost(p.value, p.compute_dtype, params, peak_elements, replicas, converts(p))
-            for p in self.precisions
-        ]
+        fit ``limit``. The one memory decision of bench, made from the spec's estimate before building and
+        from the walked model's (:func:`resnet_inspect.analysis.estimate.estimate_layers`) after: the same
+        figures for a built network, so the largest batch said to fit is one the next run accepts."""
+        costs = [budget.batch_cost(p.value, p.compute_dtype, found, replicas, converts(p)) for p in self.precisions]
         budget.check_batches(costs, self.batch_sizes, limit)
         return costs
 

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 from resnet_inspect._tf import keras, tf
 from resnet_inspect.analysis import budget
-from resnet_inspect.analysis.liveness import peak_live
+from resnet_inspect.analysis.estimate import estimate_layers
 from resnet_inspect.analysis.report import Report
 from resnet_inspect.bench import hardware
 from resnet_inspect.bench.plan import BenchPlan, DeviceKind, DeviceRequest, Precision
@@ -172,13 +172,13 @@ def memory_check(
 ) -> tuple[tuple[str, str], ...]:
     """Refuse a batch whose estimated memory exceeds the free memory, before anything runs;
     otherwise the estimate, and the largest batch the free memory allows, as environment lines."""
-    live = peak_live(report.layers)
-    if live is None:
+    found = estimate_layers("the model", report.layers, report.totals.params)
+    if found is None:
         return (("memory estimate", "unknown (the model has dynamic shapes)"),)
-    costs = plan.check_memory(report.totals.params, live.elements, free, lambda p: converts(target, p), target.replicas)
+    costs = plan.check_memory(found, free, lambda p: converts(target, p), target.replicas)
     parts = [f"{c.label}: weights {human_bytes(c.weights_bytes)} + {human_bytes(c.per_image_bytes)} per image"
              for c in costs]
-    lines = [("memory estimate", "; ".join(parts) + f" (activation peak at {live.at_layer})")]
+    lines = [("memory estimate", "; ".join(parts) + f" (activation peak at {found.peak_layer})")]
     if free.free is not None:
         fits = "; ".join(f"{c.label}: {budget.largest_batch(c, free):,}" for c in costs)
         lines.append((budget.LARGEST_BATCH, fits))

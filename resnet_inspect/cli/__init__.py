@@ -1,32 +1,58 @@
-"""Command-line interface: ``resnet-inspect``. Each command lives in its own module."""
+"""Command-line interface: ``resnet-inspect``. Each command lives in its own module.
+
+:func:`main` (the console script) installs the signal handlers and guards the standard streams
+(:mod:`resnet_inspect.cli.process`, which imports nothing heavy) before typer and the commands load,
+so a Ctrl-C while they load is handled like any other. ``app``, the typer application, is therefore
+loaded when first asked for (``from resnet_inspect.cli import app``).
+"""
 
 from __future__ import annotations
 
-import os
 import sys
+import types
 
-from resnet_inspect.cli.app import app
+from resnet_inspect.cli import process
+
+
+class _Package(types.ModuleType):
+    @property
+    def app(self) -> object:
+        from resnet_inspect.cli.app import app
+
+        return app
+
+    @app.setter
+    def app(self, value: object) -> None:
+        """Loading the submodule ``resnet_inspect.cli.app`` records it here; ``app`` stays the application
+        (the submodule is reached by ``from resnet_inspect.cli.app import ...``)."""
+
+
+sys.modules[__name__].__class__ = _Package
+
+
+def _run() -> int:
+    """Run the application; its exit code."""
+    try:
+        from resnet_inspect.cli.app import app
+
+        app()
+        return 0
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
 
 
 def main() -> None:
-    """Console-script entry point.
-
-    Once TensorFlow is loaded, interpreter teardown (destroying TensorFlow's
-    modules and graphs) can take longer than the walk and the rendering
-    together. Every output is complete by then (files are fsynced and renamed,
-    streams are flushed here), so the process ends with
-    os._exit and skips that teardown.
-    """
+    """Console-script entry point: the application inside the process guards of :mod:`~resnet_inspect.cli.process`."""
+    code, interrupted = 1, False
     try:
-        app()
-        code = 0
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-    sys.stdout.flush()
-    sys.stderr.flush()
-    if "tensorflow" in sys.modules:
-        os._exit(code)
-    sys.exit(code)
+        try:
+            process.install()
+            code = _run()
+        except KeyboardInterrupt:  # a signal outside the application's own handling (e.g. while it loads)
+            interrupted = True
+    finally:
+        process.stop_signals()
+    process.end(process.finish(code, interrupted))
 
 
 __all__ = ["app", "main"]

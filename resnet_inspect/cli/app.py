@@ -13,7 +13,7 @@ from __future__ import annotations
 import importlib
 import os
 import sys
-from typing import Any, NoReturn
+from typing import Any
 
 import typer
 import typer.main
@@ -21,11 +21,14 @@ from typer.core import TyperCommand, TyperGroup
 from typer.exceptions import Abort, TyperException
 
 from resnet_inspect.cli.groups import Command, NamingCommand, VersionOpt, expand
+from resnet_inspect.cli.process import fail, interruption
 from resnet_inspect.errors import InspectError
 
 # Every command, in the order --help lists them, with the one line it says about itself there
 # (and atop its own --help). The command itself is cli/<name>.py.
 COMMANDS = {
+    "archs": "Every network --arch and compare take (resnet50d, resnext50_32x4d, resnet56, ...): family, source, "
+    "knobs.",
     "bench": "Forward-pass latency and throughput: mean/p50/p90/p99 step time, images/s, GFLOP/s, % of peak.",
     "compare": "Compare blocks (regular bottleneck) or models (resnet18 resnet34 resnet50 ...) side by side.",
     "memory": "Memory per unit (activations, parameters), inference peak, training memory, FLOPs/byte, "
@@ -42,18 +45,9 @@ _REGISTERED: dict[str, typer.Typer] = {}
 DEBUG_ENV = "RESNET_INSPECT_DEBUG"
 
 
-def fail(message: str, code: int) -> NoReturn:
-    """Print one ``Error: ...`` line on stderr and exit with ``code``."""
-    line = " ".join(str(message).split())
-    sys.stdout.flush()
-    sys.stderr.write(f"Error: {line}\n")
-    sys.stderr.flush()
-    sys.exit(code)
-
-
 class _Group(TyperGroup):
     """Loads a command when it is asked for, and turns every failure into one ``Error:`` line and an
-    exit code: 2 usage, 1 runtime, 130 Ctrl-C."""
+    exit code: 2 usage, 1 runtime, 130 Ctrl-C (143 SIGTERM)."""
 
     _listing = False
 
@@ -89,14 +83,16 @@ class _Group(TyperGroup):
             fail("aborted", 130)
         except InspectError as exc:
             fail(str(exc), exc.exit_code)
-        except KeyboardInterrupt:
-            fail("interrupted", 130)
+        except KeyboardInterrupt:  # typer turns one into exit 130 without a word; one that escapes it
+            fail(*interruption())
         except MemoryError:  # its message is empty: say what happened
             fail("out of memory (the request needs more memory than this process could get)", 1)
         except Exception as exc:  # an unexpected failure still gets one line, not a traceback
             if os.environ.get(DEBUG_ENV):
                 raise
             fail(f"{type(exc).__name__}: {exc} (set {DEBUG_ENV}=1 for the traceback)", 1)
+        if rv == 130:  # typer's answer to a KeyboardInterrupt (Ctrl-C, or SIGTERM: see cli/process.py)
+            fail(*interruption())
         sys.exit(rv if isinstance(rv, int) else 0)
 
 

@@ -23,6 +23,7 @@ from resnet_inspect.bench.plan import (
 from resnet_inspect.cli.app import command, fail
 from resnet_inspect.cli.groups import OptionGroup
 from resnet_inspect.cli.options import Chosen, ModelOptions, NetworkOptions, Outputs, warn
+from resnet_inspect.cli.process import interruption
 from resnet_inspect.errors import UsageError
 from resnet_inspect.model.spec import ResNetSpec
 
@@ -85,7 +86,7 @@ def check_sweep_memory(spec: ResNetSpec, plan: BenchPlan) -> None:
         return  # free GPU memory unknown before TensorFlow starts: the check after building decides
     limit = limit or budget.host_limit()
     cpu = None if limit.per_device else hardware.read_cpu()
-    plan.check_memory(found.params, found.peak_elements, limit,
+    plan.check_memory(found, limit,
                       lambda p: cpu is not None and not hardware.cpu_native(cpu, p.compute_dtype))
 
 
@@ -122,7 +123,7 @@ def run_bench(chosen: Chosen, plan: BenchPlan, outputs: Outputs) -> None:
 
     environment = core.environment(target, plan, free, memory)
     shown = [(f"{name} version", value) for name, value in versions().items()] + list(environment)
-    console = make_console()
+    console = make_console(wide=outputs.wide)
     steps = plan.iterations if plan.min_time is None else None
     try:
         with bench_progress(make_console(stderr=True), len(plan.runs()), steps, plan.warmup) as progress:
@@ -132,7 +133,8 @@ def run_bench(chosen: Chosen, plan: BenchPlan, outputs: Outputs) -> None:
     except core.SweepInterrupted as stop:
         print_bench(console, heading, shown, stop.results)
         complete = sum(r.complete for r in stop.results)
-        fail(f"interrupted: {complete} of {len(plan.runs())} runs complete; nothing was written", 130)
+        word, code = interruption()  # Ctrl-C, or SIGTERM (which unwinds the same way)
+        fail(f"{word}: {complete} of {len(plan.runs())} runs complete; nothing was written", code)
     print_bench(console, heading, shown, results)
     if outputs.csv is not None:
         write_csv(outputs.csv, [r.row for r in results], columns=BENCH_COLUMNS)

@@ -2,31 +2,39 @@
 
 from __future__ import annotations
 
+import typer
+
 from resnet_inspect.analysis.records import Level
 from resnet_inspect.cli.app import command
-from resnet_inspect.cli.options import LevelOpt, MemoryOptions, NetworkOptions, Outputs
+from resnet_inspect.cli.groups import was_given
+from resnet_inspect.cli.options import LevelOpt, MemoryOptions, ModelOptions, NetworkOptions, Outputs
 
 
 @command
 def memory(
-    network: NetworkOptions, level: LevelOpt = Level.BLOCK, *, estimate: MemoryOptions, outputs: Outputs
+    ctx: typer.Context,
+    network: NetworkOptions,
+    source: ModelOptions,
+    level: LevelOpt = Level.BLOCK,
+    *,
+    estimate: MemoryOptions,
+    outputs: Outputs,
 ) -> None:
-    spec = network.spec()
-    estimate.check(spec)
-    outputs.check()
+    chosen = source.choose(network)
+    estimate.check(chosen.spec)
+    outputs.check(chosen.inputs())
 
-    from resnet_inspect.analysis.inspection import inspect_spec  # imports TensorFlow
     from resnet_inspect.output.bundle import REPORT_COLUMNS, make_bundle, memory_payload, merged_rows, with_measurement
     from resnet_inspect.output.export import write_csv, write_json
     from resnet_inspect.output.memory_tables import print_memory
     from resnet_inspect.output.render import make_console
 
-    report = inspect_spec(spec)
-    report.rows(level)  # raises for an unavailable level before anything is measured or printed
-    bundle = make_bundle(report, spec.describe(), estimate.batch_size, estimate.dtype)
-    bundle = with_measurement(bundle, spec, estimate.measure)
+    _, report, heading, level = chosen.inspect(level, was_given(ctx, "level"))  # imports TensorFlow
+    bundle = make_bundle(report, heading, estimate.batch_size, estimate.dtype)
+    if chosen.spec is not None:
+        bundle = with_measurement(bundle, chosen.spec, estimate.measure)
     print_memory(
-        make_console(),
+        make_console(wide=outputs.wide),
         bundle.heading,
         bundle.units[level],
         bundle.memory[level],

@@ -25,6 +25,8 @@ from resnet_inspect.analysis.budget import Dtype, check_build, host_limit
 from resnet_inspect.analysis.records import Level
 from resnet_inspect.cli.groups import TYPED_DEFAULT, OptionGroup
 from resnet_inspect.errors import UsageError
+from resnet_inspect.model.design import KNOBS, Shortcut, Stem, StrideAt
+from resnet_inspect.model.family import member_spec
 from resnet_inspect.model.sources import ModelSource, check_safe, parse_source
 from resnet_inspect.model.spec import (
     DEFAULT_CLASSES,
@@ -42,6 +44,8 @@ from resnet_inspect.model.spec import (
 )
 from resnet_inspect.output.export import check_distinct, check_output_path
 
+# The network options that are ResNetSpec fields of the same name (what --arch's member takes on top).
+SPEC_FIELDS = ("input_size", "classes", "width", "use_bias", "data_format", "version", "blocks", "block_kind", *KNOBS)
 # Parsed by typer through `parser=`; named types so that typer does not read a tuple as nargs.
 Layout = NewType("Layout", tuple)
 Side = NewType("Side", tuple)
@@ -76,6 +80,30 @@ class Architecture(OptionGroup):
             help="v2: the seeds' pre-activation ResNet; v1: the paper's original post-activation network.",
         ),
     ] = Version.V2
+    # The family's knobs (resnet_inspect.model.design), for custom variants; --arch names the published ones.
+    groups: Annotated[int, typer.Option("--groups", help="Bottleneck: groups of its 3x3 conv (ResNeXt's C).")] = 1
+    width_per_group: Annotated[
+        Optional[int],
+        typer.Option("--width-per-group", help="Bottleneck: channels per group in block layer 1 (ResNeXt's d)."),
+    ] = None
+    width_multiplier: Annotated[
+        int, typer.Option("--width-multiplier", help="Bottleneck: inner width x k (Wide ResNet's k).")
+    ] = 1
+    stem: Annotated[
+        Stem, typer.Option("--stem", case_sensitive=False, help="7x7 conv + pool, deep (ResNet-C: three 3x3), "
+                           "or cifar (one 3x3 at stride 1, no pool).")
+    ] = Stem.PLAIN
+    shortcut: Annotated[
+        Shortcut, typer.Option("--shortcut", case_sensitive=False, help="Downsampling shortcut: projection, "
+                               "avg-pool (ResNet-D) or zero-pad (option A, no parameters).")
+    ] = Shortcut.PROJECTION
+    se_ratio: Annotated[
+        Optional[int], typer.Option("--se-ratio", help="Squeeze-and-excitation on each block, reduction r.")
+    ] = None
+    stride_at: Annotated[
+        Optional[StrideAt], typer.Option("--stride-at", case_sensitive=False,
+                                         help="Bottleneck conv that strides (default: v1 1x1, v2 3x3).")
+    ] = None
 
     def spec_for(
         self, depth: int | None, blocks: tuple[int, ...] | None = None, block_kind: BlockKind | None = None
@@ -92,7 +120,14 @@ class Architecture(OptionGroup):
             use_bias=self.use_bias,
             data_format=self.data_format,
             version=self.version,
+            **{knob: getattr(self, knob) for knob in KNOBS},
         )
+        check_build(spec, host_limit())
+        return spec
+
+    def member_spec(self, name: str) -> ResNetSpec:
+        """The family member ``name`` as published, the options the user gave on top (checked as spec_for)."""
+        spec = member_spec(name, {f: getattr(self, f) for f in self.given if f in SPEC_FIELDS})
         check_build(spec, host_limit())
         return spec
 
@@ -116,8 +151,18 @@ class NetworkOptions(Architecture):
         typer.Option("--block-type", case_sensitive=False, help="Block kind for a custom layout (default bottleneck)."),
     ] = None
 
+    arch: Annotated[
+        Optional[str],
+        typer.Option("--arch", "-a", help="A network of the ResNet family by name, as published (e.g. resnet50d, "
+                     "resnext50_32x4d, resnet56; `resnet-inspect archs` lists them); options given change it."),
+    ] = None
+
     def spec(self) -> ResNetSpec:
         """The network these options describe: the default depth unless a depth or a layout is given."""
+        if self.arch is not None:
+            if self.depth is not None:
+                raise UsageError("give either --arch or --depth, not both: the name gives its depth")
+            return self.member_spec(self.arch)
         if self.depth is not None and self.blocks is not None:
             raise UsageError("give either --depth or --blocks, not both")
         depth = DEFAULT_DEPTH if self.depth is None and self.blocks is None else self.depth
@@ -142,6 +187,25 @@ class Chosen:
         from resnet_inspect.analysis.inspection import open_model
 
         return open_model(self.spec, self.source, self.unsafe, self.load_options, warn=warn)
+
+    def inspect(self, level: Level, level_given: bool) -> tuple[Any, Any, str, Level]:
+        """Open and walk the model (imports TensorFlow): (Keras model, report, heading, level shown).
+
+        The report's notes go to stderr. A model whose layer names follow no block scheme is shown by
+        layer, with a note, unless ``--level`` was given (then the level is refused, as before anything
+        is printed)."""
+        from resnet_inspect.analysis.inspection import inspect_model
+
+        keras_model, config, heading = self.open(warn)
+        report = inspect_model(keras_model, config)
+        for note in report.notes:
+            warn(f"note: {note}")
+        if not report.grouped and not level_given and level is not Level.LAYER:
+            level = Level.LAYER
+            warn(f"note: {report.model_name} has no block or stage level (its layer names follow no known block "
+                 "scheme); showing layers")
+        report.rows(level)  # raises for an unavailable level before anything is printed
+        return keras_model, report, heading, level
 
 
 # A keras.applications constructor takes these network options; a model file takes none.
@@ -195,10 +259,18 @@ class ModelOptions(OptionGroup):
 
 @dataclass(frozen=True)
 class Outputs(OptionGroup):
-    """The table as files."""
+    """The table as files, and how wide the console's tables may be."""
 
     csv: Annotated[Optional[Path], typer.Option("--csv", help="Write the table as CSV.", dir_okay=True)] = None
     json: Annotated[Optional[Path], typer.Option("--json", help="Write the table, totals and config as JSON.")] = None
+    wide: Annotated[
+        bool,
+        typer.Option(
+            "--wide",
+            help="Print every table whole, every column and every digit, however wide the terminal (lines run "
+            "over). Without it a table fits the terminal (or COLUMNS); piped, it prints whole unless COLUMNS is set.",
+        ),
+    ] = False
 
     def check(self, inputs: Sequence[tuple[Path, str]] = ()) -> None:
         """Each output path can receive a file, the two are different files and neither is an input."""
@@ -224,10 +296,13 @@ class MemoryOptions(OptionGroup):
         ),
     ] = False
 
-    def check(self, spec: ResNetSpec) -> None:
-        """A positive batch, and a --measure that fits (refused before anything is built)."""
+    def check(self, spec: ResNetSpec | None) -> None:
+        """A positive batch, and a --measure that fits (refused before anything is built); a --model
+        (``spec`` None) is estimated, not measured."""
         check_positive("batch_size", self.batch_size)
-        if self.measure:
+        if self.measure and spec is None:
+            raise UsageError("--measure builds a network of the options in a fresh process; a --model is not measured")
+        if self.measure and spec is not None:
             check_measure(spec, self.batch_size, self.dtype)
 
 

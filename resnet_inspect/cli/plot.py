@@ -8,11 +8,12 @@ from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
+from resnet_inspect.analysis.records import Level
 from resnet_inspect.cli.app import command
-from resnet_inspect.cli.options import BenchFileOpt, NetworkOptions
+from resnet_inspect.cli.options import BenchFileOpt, Chosen, ModelOptions, NetworkOptions
 from resnet_inspect.errors import UsageError
 from resnet_inspect.model.spec import ResNetSpec
-from resnet_inspect.output.export import check_output_path
+from resnet_inspect.output.export import check_distinct, check_output_path
 
 if TYPE_CHECKING:
     from resnet_inspect.bench.stats import BenchRow
@@ -42,7 +43,11 @@ def _reject(network: NetworkOptions, fields: Sequence[str], why: str) -> None:
 
 
 @command
-def plot(out: OutOpt, models: ModelsArg = None, bench: BenchFileOpt = None, *, network: NetworkOptions) -> None:
+def plot(
+    out: OutOpt, models: ModelsArg = None, bench: BenchFileOpt = None, *, network: NetworkOptions, source: ModelOptions
+) -> None:
+    if source.model is not None and (models or bench is not None):
+        raise UsageError("give model names, --bench or --model, one of them")
     if bench is not None:
         if models:
             raise UsageError("give model names or --bench, not both")
@@ -64,21 +69,23 @@ def plot(out: OutOpt, models: ModelsArg = None, bench: BenchFileOpt = None, *, n
                     f"with a version suffix ({', '.join('-' + v for v in compare.version_names())})"
                 )
             names.append(parsed)
-        specs = compare.model_specs(names, network.spec_for)
+        specs = compare.model_specs(names, network.spec_for, network.member_spec)
         check_png(out)
         plot_models(specs, out)
     else:
-        spec = network.spec()
+        chosen = source.choose(network)
         check_png(out)
-        plot_blocks(spec, out)
+        check_distinct([(out, "--out")], chosen.inputs())
+        plot_blocks(chosen, out)
 
 
-def plot_blocks(spec: ResNetSpec, out: Path) -> None:
-    from resnet_inspect.analysis.inspection import inspect_spec  # imports TensorFlow
+def plot_blocks(chosen: Chosen, out: Path) -> None:
+    """Blocks of the network, or of a --model (its layers when they follow no block scheme)."""
     from resnet_inspect.output import charts
 
-    report = inspect_spec(spec)
-    figure = charts.block_chart(report.rows("block"), f"{spec.name}: parameters and FLOPs per block")
+    _, report, _, level = chosen.inspect(Level.BLOCK, False)  # imports TensorFlow
+    name = chosen.spec.name if chosen.spec is not None else report.model_name
+    figure = charts.block_chart(report.rows(level), f"{name}: parameters and FLOPs per {level.value}")
     charts.save_png(figure, out)
     typer.echo(f"wrote {out}")
 

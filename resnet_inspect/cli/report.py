@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from resnet_inspect.cli.app import command
-from resnet_inspect.cli.options import BenchFileOpt, MemoryOptions, NetworkOptions
+from resnet_inspect.cli.options import BenchFileOpt, MemoryOptions, ModelOptions, NetworkOptions
 from resnet_inspect.output.export import check_distinct, check_output_dir, check_output_path
 
 OutDirOpt = Annotated[
@@ -18,9 +18,11 @@ OutDirOpt = Annotated[
 
 
 @command
-def report(out: OutDirOpt, network: NetworkOptions, estimate: MemoryOptions, bench: BenchFileOpt = None) -> None:
-    spec = network.spec()
-    estimate.check(spec)
+def report(
+    out: OutDirOpt, network: NetworkOptions, source: ModelOptions, estimate: MemoryOptions, bench: BenchFileOpt = None
+) -> None:
+    chosen = source.choose(network)
+    estimate.check(chosen.spec)
     bench_rows = ()
     if bench is not None:
         from resnet_inspect.bench.results import read_bench_csv
@@ -32,16 +34,21 @@ def report(out: OutDirOpt, network: NetworkOptions, estimate: MemoryOptions, ben
     # Every file of the bundle can be written, and none of them is the --bench file read above.
     for name in FILES:
         check_output_path(out / name, "--out")
-    check_distinct([(out / name, "--out") for name in FILES], [(bench, "--bench")] if bench is not None else [])
+    inputs = [*chosen.inputs(), *([(bench, "--bench")] if bench is not None else [])]
+    check_distinct([(out / name, "--out") for name in FILES], inputs)
+    from resnet_inspect.output.report_files import check_report_folder
 
-    from resnet_inspect.analysis.inspection import inspect_spec  # imports TensorFlow
+    check_report_folder(out)
+
+    from resnet_inspect.analysis.records import Level
     from resnet_inspect.output.bundle import make_bundle, with_measurement
     from resnet_inspect.output.report_files import write_bundle
 
-    walked = inspect_spec(spec)
+    _, walked, heading, _ = chosen.inspect(Level.LAYER, True)  # imports TensorFlow
     bundle = make_bundle(
-        walked, spec.describe(), estimate.batch_size, estimate.dtype, bench_rows,
-        bench.name if bench is not None else None,
+        walked, heading, estimate.batch_size, estimate.dtype, bench_rows, bench.name if bench is not None else None
     )
-    written = write_bundle(with_measurement(bundle, spec, estimate.measure), out)
+    if chosen.spec is not None:
+        bundle = with_measurement(bundle, chosen.spec, estimate.measure)
+    written = write_bundle(bundle, out)
     typer.echo(f"wrote {len(written)} files into {out}: {', '.join(p.name for p in written)}")

@@ -9,7 +9,7 @@ import typer
 from resnet_inspect.analysis.records import Level
 from resnet_inspect.cli.app import command
 from resnet_inspect.cli.groups import was_given
-from resnet_inspect.cli.options import LevelOpt, ModelOptions, NetworkOptions, Outputs, warn
+from resnet_inspect.cli.options import LevelOpt, ModelOptions, NetworkOptions, Outputs
 
 VerifyOpt = Annotated[
     bool,
@@ -34,24 +34,18 @@ def summary(
     outputs.check(chosen.inputs())
 
     # TensorFlow is imported from here on, once every option is valid.
-    from resnet_inspect.analysis.inspection import inspect_model
     from resnet_inspect.output.export import write_csv, write_json
     from resnet_inspect.output.payloads import report_payload
     from resnet_inspect.output.render import make_console, print_report, print_verification
 
-    keras_model, config, heading = chosen.open(warn)
-    report = inspect_model(keras_model, config)
-    if not report.grouped and not was_given(ctx, "level"):
-        level = Level.LAYER
-        warn(f"note: {report.model_name} has no block or stage level (its layer names follow no known block "
-             "scheme); showing layers")
-    rows = report.rows(level)  # raises for an unavailable level before anything is printed
+    keras_model, report, heading, level = chosen.inspect(level, was_given(ctx, "level"))
+    rows = report.rows(level)
     verification = None
     if verify:
         from resnet_inspect.analysis.tfprofile import verify_model
 
         verification = verify_model(keras_model, report)
-    console = make_console()
+    console = make_console(wide=outputs.wide)
     print_report(console, report, level, heading)
     if verification is not None:
         print_verification(console, verification)

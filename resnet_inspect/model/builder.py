@@ -38,7 +38,8 @@ class KerasOps:
         return layers.ZeroPadding2D(((before, after), (before, after)), data_format=self.data_format, name=name)(x)
 
     def conv2d(
-        self, x: Tensor, filters: int, kernel_size: int, strides: int, padding: str, use_bias: bool, name: str
+        self, x: Tensor, filters: int, kernel_size: int, strides: int, padding: str, use_bias: bool, name: str,
+        groups: int = 1,
     ) -> Tensor:
         return layers.Conv2D(
             filters=filters,
@@ -46,6 +47,7 @@ class KerasOps:
             strides=strides,
             padding=padding,
             data_format=self.data_format,
+            groups=groups,
             use_bias=use_bias,
             name=name,
         )(x)
@@ -62,10 +64,27 @@ class KerasOps:
     def max_pool(self, x: Tensor, pool_size: int, strides: int, padding: str, name: str) -> Tensor:
         return layers.MaxPooling2D(pool_size, strides, padding=padding, data_format=self.data_format, name=name)(x)
 
-    def avg_pool(self, x: Tensor, pool_size: tuple[int, int], strides: int, name: str) -> Tensor:
+    def avg_pool(
+        self, x: Tensor, pool_size: tuple[int, int], strides: int, name: str, padding: str = "valid"
+    ) -> Tensor:
         return layers.AveragePooling2D(
-            pool_size=tuple(pool_size), strides=strides, data_format=self.data_format, name=name
+            pool_size=tuple(pool_size), strides=strides, padding=padding, data_format=self.data_format, name=name
         )(x)
+
+    def global_avg_pool(self, x: Tensor, name: str) -> Tensor:
+        return layers.GlobalAveragePooling2D(data_format=self.data_format, keepdims=True, name=name)(x)
+
+    def sigmoid(self, x: Tensor, name: str) -> Tensor:
+        return layers.Activation("sigmoid", name=name)(x)
+
+    def multiply(self, a: Tensor, b: Tensor, name: str) -> Tensor:
+        return layers.Multiply(name=name)([a, b])
+
+    def zeros(self, x: Tensor, name: str) -> Tensor:
+        return layers.Rescaling(0.0, name=name)(x)
+
+    def concat(self, xs: list[Tensor], name: str) -> Tensor:
+        return layers.Concatenate(axis=self.channel_axis, name=name)(xs)
 
     def flatten(self, x: Tensor, name: str) -> Tensor:
         return layers.Flatten(data_format=self.data_format, name=name)(x)

@@ -14,9 +14,19 @@ block layer 0.. as in the seeds' ``regular_block{index}``. Parts of a block:
 post-activation v1 network uses the same scopes with its own parts: ``conv{k}_bn``/``conv{k}_relu``
 (BN and ReLU after conv k), ``shortcut_bn``, ``add`` and ``out_relu`` (the ReLU after the add);
 its stem adds ``stem.conv_initial_bn``/``stem.conv_initial_relu`` and its head has no ``preact``.
+The family's knobs (:mod:`resnet_inspect.model.design`) add parts under the same scopes: the deep stem's
+``stem.conv_initial1..3`` (each with its ``_bn``/``_relu``), SE's ``se_pool``, ``se_fc1``, ``se_relu``,
+``se_fc2``, ``se_gate``, ``se_scale``, ResNet-D's ``shortcut_pool`` before the projection, and option A's
+parameter-free ``shortcut_subsample``, ``shortcut_zeros``, ``shortcut_concat`` (no ``shortcut`` conv, so
+the block is not ``+proj``).
 
 A second scheme, :func:`keras_group_of`, reads the names of keras.applications ResNets
 (``conv3_block2_1_conv``); :func:`grouping_for` picks the scheme that fits a model.
+
+A layer inside a nested model is named by its path, ``outer/inner`` (:data:`NEST`; Keras forbids
+'/' in names). Both schemes read the last part, so a keras.applications ResNet nested in a
+transfer-learning model keeps its stages and blocks; :func:`frame_outer` puts the outer model's
+own layers before it in the stem and after it in the head.
 """
 
 from __future__ import annotations
@@ -28,6 +38,7 @@ from dataclasses import dataclass
 from resnet_inspect.model.spec import BlockKind
 
 SEP = "."
+NEST = "/"
 STEM = "stem"
 HEAD = "head"
 
@@ -52,8 +63,14 @@ class Group:
     block: str
 
 
+def leaf(name: str) -> str:
+    """The layer's own name: the last part of its path through nested models."""
+    return name.rsplit(NEST, 1)[-1]
+
+
 def group_of(name: str) -> Group | None:
     """Parse a layer name back into its stage and block; None if it follows no known scheme."""
+    name = leaf(name)
     match = _BLOCK_RE.match(name)
     if match:
         return Group(stage=match.group(1), block=join(match.group(1), match.group(2)))
@@ -80,6 +97,7 @@ _KERAS_HEAD = frozenset({"post_bn", "post_relu", "avg_pool", "max_pool", "predic
 
 def keras_group_of(name: str) -> Group | None:
     """Stage and block of a keras.applications ResNet layer; None if the name follows no part of that scheme."""
+    name = leaf(name)
     match = _KERAS_BLOCK_RE.match(name)
     if match:
         return Group(stage=match.group(1), block=f"{match.group(1)}_{match.group(2)}")
@@ -122,10 +140,24 @@ def adopt_orphans(
     return adopted
 
 
+def frame_outer(names: Sequence[str], groups: Mapping[str, Group | None]) -> dict[str, Group | None]:
+    """Around a recognised network (one with blocks), its ungrouped layers before the first grouped one
+    join the stem and those after the last grouped one the head: the outer layers of a transfer-learning
+    model that nests a ResNet (its input; its pooling and classifier). Others stay ungrouped."""
+    placed = [i for i, n in enumerate(names) if groups.get(n) is not None]
+    if not any(g is not None and g.stage not in (STEM, HEAD) for g in groups.values()):
+        return dict(groups)
+    framed = dict(groups)
+    for i, name in enumerate(names):
+        if framed.get(name) is None and (i < placed[0] or i > placed[-1]):
+            framed[name] = Group(STEM, STEM) if i < placed[0] else Group(HEAD, HEAD)
+    return framed
+
+
 def _kind(block: str, member_names: Sequence[str]) -> str:
     if _KERAS_BLOCK_NAME_RE.match(block):
         # keras.applications: a third conv (_3_conv) makes a bottleneck block.
-        return "bottleneck" if any(n.endswith("_3_conv") for n in member_names) else "regular"
+        return "bottleneck" if any(leaf(n).endswith("_3_conv") for n in member_names) else "regular"
     return block.rsplit(SEP, 1)[-1].rstrip("0123456789").removesuffix("_block")
 
 
@@ -136,7 +168,7 @@ def block_type(block: str, member_names: Sequence[str]) -> str:
     kind = _kind(block, member_names)
     projected = any(
         name.rsplit(SEP, 1)[-1] == "shortcut" or (name.startswith(block + "_") and name.endswith("_0_conv"))
-        for name in member_names
+        for name in map(leaf, member_names)
     )
     return f"{kind}+proj" if projected else kind
 
@@ -148,5 +180,5 @@ def stage_type(stage: str, blocks: list[str], member_names: Sequence[str] = ()) 
     """
     if stage in (STEM, HEAD):
         return stage
-    kinds = sorted({_kind(b, [n for n in member_names if n.startswith(b + "_")]) for b in blocks})
+    kinds = sorted({_kind(b, [n for n in member_names if leaf(n).startswith(b + "_")]) for b in blocks})
     return f"{len(blocks)} x {'/'.join(kinds)}"

@@ -21,6 +21,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from resnet_inspect.model.design import Design
 from resnet_inspect.model.spec import BlockKind, DataFormat, ResNetSpec, Version
 from resnet_inspect.model.topology import channel_index, map_shape, network, one_block
 
@@ -89,10 +90,11 @@ class Recorder:
         return self._node(name, "ZeroPadding2D", (x,), shape)
 
     def conv2d(
-        self, x: Node, filters: int, kernel_size: int, strides: int, padding: str, use_bias: bool, name: str
+        self, x: Node, filters: int, kernel_size: int, strides: int, padding: str, use_bias: bool, name: str,
+        groups: int = 1,
     ) -> Node:
-        # k x k x c_in x c_out weights (+ one bias per filter)
-        params = kernel_size * kernel_size * self.channels(x) * filters + (filters if use_bias else 0)
+        # k x k x c_in/groups x c_out weights (+ one bias per filter)
+        params = kernel_size * kernel_size * self.channels(x) // groups * filters + (filters if use_bias else 0)
         shape = self._map(*self._hw(x, kernel_size, strides, padding), filters)
         return self._node(name, "Conv2D", (x,), shape, params)
 
@@ -109,10 +111,26 @@ class Recorder:
         shape = self._map(*self._hw(x, pool_size, strides, padding), self.channels(x))
         return self._node(name, "MaxPooling2D", (x,), shape)
 
-    def avg_pool(self, x: Node, pool_size: tuple[int, int], strides: int, name: str) -> Node:
+    def avg_pool(self, x: Node, pool_size: tuple[int, int], strides: int, name: str, padding: str = "valid") -> Node:
         (h, w), (kh, kw) = self.spatial(x), pool_size
-        shape = self._map(_side(h, kh, strides, "valid"), _side(w, kw, strides, "valid"), self.channels(x))
+        shape = self._map(_side(h, kh, strides, padding), _side(w, kw, strides, padding), self.channels(x))
         return self._node(name, "AveragePooling2D", (x,), shape)
+
+    def global_avg_pool(self, x: Node, name: str) -> Node:
+        return self._node(name, "GlobalAveragePooling2D", (x,), self._map(1, 1, self.channels(x)))
+
+    def sigmoid(self, x: Node, name: str) -> Node:
+        return self._node(name, "Activation", (x,), x.output_shape)
+
+    def multiply(self, a: Node, b: Node, name: str) -> Node:
+        return self._node(name, "Multiply", (a, b), a.output_shape)
+
+    def zeros(self, x: Node, name: str) -> Node:
+        return self._node(name, "Rescaling", (x,), x.output_shape)
+
+    def concat(self, xs: list[Node], name: str) -> Node:
+        h, w = self.spatial(xs[0])
+        return self._node(name, "Concatenate", tuple(xs), self._map(h, w, sum(self.channels(x) for x in xs)))
 
     def flatten(self, x: Node, name: str) -> Node:
         return self._node(name, "Flatten", (x,), (math.prod(x.output_shape),))
@@ -157,8 +175,9 @@ def record_block(
     version: Version,
     use_bias: bool = True,
     data_format: DataFormat = DataFormat.CHANNELS_LAST,
+    design: Design | None = None,
 ) -> Recorder:
     """One block on its own, as ``compare`` builds it (:func:`~resnet_inspect.model.topology.one_block`)."""
     recorder = Recorder(data_format)
-    one_block(recorder, kind, filters, shape, first, version, use_bias)
+    one_block(recorder, kind, filters, shape, first, version, use_bias, design)
     return recorder

@@ -1,16 +1,18 @@
 """Where a model comes from: a keras.applications constructor or a saved ``.keras`` / ``.h5`` file.
 
 ``--model keras:ResNet50`` builds ``keras.applications.ResNet50(weights=None)``: random weights,
-nothing downloaded. ``--model path/to/model.keras`` loads the file with ``safe_mode=True``, which
-refuses Lambda layers (their Python code would run); ``unsafe=True`` lifts that for trusted files.
+nothing downloaded. ``--model path/to/model.keras`` loads the file in safe mode, which refuses
+anything that would run code (:mod:`resnet_inspect.model.safety`: Lambda layers, TFSMLayer,
+objects from outside Keras); ``unsafe=True`` lifts that for trusted files.
 
 :func:`parse_source` checks the text without TensorFlow, so a bad ``--model`` fails at once: a
 ``keras:`` name must be one of the constructors the installed keras.applications exports (nothing
 is looked up by a name the user typed until then); a file must be a regular ``.keras`` zip
-archive or ``.h5`` HDF5 file holding a model configuration, which is read (JSON, never
-unpickled) for Lambda layers and for references to code outside Keras before Keras sees it.
-:func:`load_model` builds or loads the model and is the one place that imports TensorFlow here;
-Keras' own safe mode stays on as the second line of defence.
+archive or ``.h5`` HDF5 file holding a model configuration. The file is read once
+(:mod:`resnet_inspect.model.archive`); its configuration (JSON, never unpickled) is scanned for
+serialised code and modules outside Keras. :func:`load_model` then resolves every object of it
+with Keras, sizes it (:mod:`resnet_inspect.model.sizing`) and loads those same bytes; it is the one
+place that imports TensorFlow here. Keras' own safe mode stays on as the last line of defence.
 """
 
 from __future__ import annotations
@@ -21,15 +23,18 @@ import functools
 import hashlib
 import importlib.util
 import inspect
-import json
 import re
-import zipfile
-from dataclasses import dataclass
+import shutil
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from resnet_inspect.errors import InspectError, UsageError
 from resnet_inspect.files import input_file
+from resnet_inspect.model import safety, sizing
+from resnet_inspect.model.archive import Contents, first_line, read_model_file
 
 KERAS_PREFIX = "keras:"
 # What keras.saving.load_model reads in Keras 3 (it tells them apart by these endings).
@@ -39,24 +44,19 @@ USAGE = "give keras:<Application> (e.g. keras:ResNet50) or a .keras or .h5 file"
 APPLICATION_NAME = re.compile(r"[A-Z][A-Za-z0-9]*")
 # The module keras.applications' constructors are defined in.
 APPLICATIONS_MODULE = "keras.src.applications."
-# Layers whose configuration carries Python code to run, and the class name of serialised code itself.
-CODE_LAYERS = frozenset({"Lambda", "TFOpLambda", "SlicingOpLambda"})
-LAMBDA_CODE = "__lambda__"
-# A model configuration is JSON of a few MiB at most (ResNet-152: 0.4 MiB); more is not a model we read.
-MAX_CONFIG_BYTES = 64 * 2**20
-# The first bytes of every HDF5 file (it may follow a user block of 512, 1024, 2048... bytes).
-HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
-
-
 @dataclass(frozen=True)
 class ModelSource:
-    """A validated ``--model``: exactly one of ``application`` and ``path`` is set."""
+    """A validated ``--model``: exactly one of ``application`` and ``path`` is set.
+
+    A file is read once: ``contents`` holds its bytes, which are scanned and are what Keras loads.
+    """
 
     text: str
     application: str | None = None
     path: Path | None = None
-    code_layers: tuple[str, ...] = ()  # names of the file's layers that carry Python code (Lambda)
+    code_layers: tuple[str, ...] = ()  # layers with serialised Python code, found without Keras (Lambda)
     objects: int = 0  # objects in the file's configuration: an upper bound on its layers
+    contents: Contents | None = field(default=None, repr=False, compare=False)
 
 
 @functools.cache
@@ -116,141 +116,64 @@ def parse_source(text: str) -> ModelSource:
         raise UsageError(f"--model {text!r} is not a .keras or .h5 file; {USAGE}")
     if size == 0:
         raise InspectError(f"--model {text!r} is an empty file, not a Keras model")
-    config = _read_config(path, text)
-    return ModelSource(text, path=path, code_layers=_code_layers(config), objects=_objects(config, text))
-
-
-def _read_config(path: Path, text: str) -> Any:
-    """The model configuration a file holds, read as JSON without Keras: a .keras archive's
-    ``config.json``, an .h5 file's ``model_config`` attribute."""
-    if path.suffix == ".keras":
-        raw = _archive_config(path, text)
-    else:
-        raw = _hdf5_config(path, text)
-    try:
-        return json.loads(raw)
-    except (ValueError, RecursionError) as exc:  # RecursionError: JSON nested deeper than Python parses
-        why = _first_line(exc)
-        raise InspectError(f"--model {text!r} holds a model configuration that is not JSON: {why}") from None
-
-
-def _archive_config(path: Path, text: str) -> bytes:
-    try:
-        with zipfile.ZipFile(path) as archive:
-            try:
-                info = archive.getinfo("config.json")
-            except KeyError:
-                raise InspectError(
-                    f"--model {text!r} is not a loadable Keras model: a zip archive without the config.json of a "
-                    ".keras file"
-                ) from None
-            if info.file_size > MAX_CONFIG_BYTES:
-                raise InspectError(
-                    f"--model {text!r}: its config.json is {info.file_size:,} bytes, more than a model configuration "
-                    f"({MAX_CONFIG_BYTES:,} at most)"
-                )
-            return archive.read(info)
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, RuntimeError, EOFError, OSError) as exc:
-        # not a zip, a truncated one, an encrypted or unknown compression, an unreadable file
-        why = "not a .keras archive (a .keras file is a zip)" if not zipfile.is_zipfile(path) else _first_line(exc)
-        raise InspectError(f"--model {text!r} is not a loadable Keras model: {why}") from None
-
-
-def _hdf5_config(path: Path, text: str) -> bytes:
-    try:
-        with path.open("rb") as handle:
-            head = handle.read(len(HDF5_SIGNATURE))
-    except OSError as exc:
-        raise InspectError(f"cannot read --model {text!r}: {exc.strerror or exc}") from None
-    import h5py  # Keras' own HDF5 reader; no TensorFlow
-
-    if head != HDF5_SIGNATURE and not h5py.is_hdf5(str(path)):
-        raise InspectError(f"--model {text!r} is not a loadable Keras model: not an HDF5 file")
-    try:
-        with h5py.File(path, "r") as handle:
-            raw = handle.attrs.get("model_config")
-    except (OSError, ValueError, KeyError, RuntimeError) as exc:  # truncated or damaged HDF5
-        raise InspectError(f"--model {text!r} is not a loadable Keras model: {_first_line(exc)}") from None
-    if raw is None:
-        raise InspectError(
-            f"--model {text!r} holds no model configuration (a weights-only file?); save the whole model "
-            "with model.save()"
-        )
-    return raw if isinstance(raw, bytes) else str(raw).encode()
-
-
-def _nodes(config: Any) -> list[dict[str, Any]]:
-    """Every JSON object of a configuration, walked without recursion (a file may nest deeply)."""
-    found, stack = [], [config]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, dict):
-            found.append(item)
-            stack.extend(item.values())
-        elif isinstance(item, list):
-            stack.extend(item)
-    return found
+    contents = read_model_file(path, text)
+    return ModelSource(text, path=path, code_layers=_code_layers(contents.config),
+                       objects=_objects(contents.config, text), contents=contents)
 
 
 def _code_layers(config: Any) -> tuple[str, ...]:
-    """Names of the layers in ``config`` that carry Python code; "?" for serialised code found elsewhere."""
-    nodes = _nodes(config)
-    names = {_layer_name(n) for n in nodes if n.get("class_name") in CODE_LAYERS}
-    if not names and any(n.get("class_name") == LAMBDA_CODE for n in nodes):
-        names = {"?"}
-    return tuple(sorted(names))
-
-
-def _layer_name(node: dict[str, Any]) -> str:
-    inner = node.get("config")
-    return str(node.get("name") or (inner.get("name") if isinstance(inner, dict) else None) or "?")
+    """Names of the layers in ``config`` that carry serialised Python code, found without Keras."""
+    return tuple(sorted({finding.name for finding in safety.prescan(config)}))
 
 
 def _objects(config: Any, text: str) -> int:
     """How many objects the configuration names (layers, initialisers...); refuses code from outside Keras."""
-    nodes = [n for n in _nodes(config) if "class_name" in n]
-    for node in nodes:
-        module = node.get("module")
-        if isinstance(module, str) and module.split(".")[0] != "keras":
+    count = 0
+    for node, _ in safety.nodes(config):
+        if "class_name" not in node:
+            continue
+        count += 1
+        module = safety.outside_keras(node)
+        if module is not None:
             raise UsageError(
                 f"--model {text!r} refers to code outside Keras ({node.get('class_name')!r} from module "
                 f"{module!r}); only Keras layers are loaded"
             )
-    return len(nodes)
+    return count
 
 
 def check_safe(source: ModelSource, unsafe: bool) -> None:
-    """Refuse, before Keras is loaded, a file with Lambda layers unless ``unsafe``."""
+    """Refuse, before Keras is loaded, a file with serialised Python code unless ``unsafe``.
+
+    What needs Keras to resolve is refused by :func:`load_model`, before any layer is created.
+    """
     if source.code_layers and not unsafe:
-        raise UsageError(_lambda_refused(source))
+        raise UsageError(_refused(source, tuple(safety.lambda_layer(name) for name in source.code_layers)))
 
 
-def _lambda_refused(source: ModelSource) -> str:
+def _refused(source: ModelSource, findings: tuple[safety.Finding, ...]) -> str:
     return (
-        f"--model {source.text!r} holds a Lambda layer (arbitrary Python code) and safe mode refuses to load it; "
+        f"--model {source.text!r} holds {safety.listing(findings)} and safe mode refuses to load it; "
         "pass --unsafe if you trust the file"
     )
 
 
+def findings(source: ModelSource) -> tuple[safety.Finding, ...]:
+    """What in a model file runs code as it loads, resolved by Keras (imports TensorFlow); () for keras:."""
+    if source.contents is None:
+        return ()
+    return safety.resolve(source.contents.config, legacy=source.path is not None and source.path.suffix != ".keras")
+
+
 def unsafe_warning(source: ModelSource) -> str:
-    """What the CLI says before loading a file with safe mode off."""
+    """What the CLI says before loading a file with safe mode off: what was found and what will run."""
+    found = findings(source)
+    if not found:
+        return f"Warning: --unsafe: safe mode is off for {source.text!r}; it holds no code that Keras would run"
     return (
-        f"Warning: --unsafe: Lambda layers in {source.text!r} run their Python code as the model loads; "
+        f"Warning: --unsafe: {source.text!r} holds {safety.listing(found)}; it runs as the model loads; "
         "use it only on files you trust"
     )
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip() or type(exc).__name__
-    return text.splitlines()[0]
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _build_application(
@@ -275,9 +198,9 @@ def _build_application(
     try:
         model = constructor(**kwargs)
     except (ValueError, TypeError) as exc:
-        raise UsageError(f"keras.applications.{name}({given}) refused: {_first_line(exc)}") from None
+        raise UsageError(f"keras.applications.{name}({given}) refused: {first_line(exc)}") from None
     except (MemoryError, tf.errors.ResourceExhaustedError) as exc:
-        raise InspectError(f"keras.applications.{name}({given}) ran out of memory: {_first_line(exc)}") from None
+        raise InspectError(f"keras.applications.{name}({given}) ran out of memory: {first_line(exc)}") from None
     config: dict[str, Any] = {"name": model.name, "source": source.text, "application": name, "weights": None}
     if input_size is not None:
         config["input_size"] = list(input_size)
@@ -287,23 +210,31 @@ def _build_application(
 
 
 def _load_file(keras: Any, source: ModelSource, unsafe: bool) -> tuple[Any, dict[str, Any]]:
+    """Load the bytes that were scanned, from a private folder (mkdtemp: only this user can enter it)."""
     from resnet_inspect.model.builder import recursion_room
 
-    path = source.path
-    assert path is not None
+    path, contents = source.path, source.contents
+    assert path is not None and contents is not None
+    folder = Path(tempfile.mkdtemp(prefix="resnet-inspect-model-"))
     try:
+        private = folder / ("model.keras" if path.suffix == ".keras" else "model.h5")
+        with private.open("xb") as handle:
+            handle.write(contents.data)
         with recursion_room(source.objects):  # Keras maps the loaded graph recursively, as when building
-            model = keras.saving.load_model(path, compile=False, safe_mode=not unsafe)
-    except Exception as exc:  # Keras raises many kinds (ValueError, OSError, KeyError, zipfile errors...)
-        message = _first_line(exc)
+            model = keras.saving.load_model(private, compile=False, safe_mode=not unsafe)
+    except OSError as exc:
+        raise InspectError(f"cannot load --model {source.text!r}: {exc.strerror or first_line(exc)}") from None
+    except Exception as exc:  # Keras raises many kinds (ValueError, KeyError, zipfile errors...)
         if "safe_mode" in str(exc) or "Lambda" in str(exc):
-            raise UsageError(_lambda_refused(source)) from None
-        if path.suffix == ".keras" and not zipfile.is_zipfile(path):
-            message = "not a .keras archive (a .keras file is a zip)"
-        raise InspectError(f"--model {source.text!r} is not a loadable Keras model: {message}") from None
+            found = safety.prescan(contents.config) or (safety.lambda_layer("?"),)
+            raise UsageError(_refused(source, found)) from None
+        raise InspectError(f"--model {source.text!r} is not a loadable Keras model: {first_line(exc)}") from None
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
     if not isinstance(model, keras.Model):
         raise InspectError(f"--model {source.text!r} holds a {type(model).__name__}, not a Keras model")
-    config = {"name": model.name, "source": source.text, "sha256": _sha256(path), "safe_mode": not unsafe}
+    digest = hashlib.sha256(contents.data).hexdigest()
+    config = {"name": model.name, "source": source.text, "sha256": digest, "safe_mode": not unsafe}
     return model, config
 
 
@@ -313,14 +244,19 @@ def load_model(
     *,
     input_size: tuple[int, int] | None = None,
     classes: int | None = None,
+    admit: Callable[[sizing.Footprint], None] | None = None,
 ) -> tuple[Any, dict[str, Any]]:
     """Build or load the model of ``--model`` and a JSON-friendly description of where it came from.
 
-    ``input_size`` and ``classes`` apply to keras.applications constructors only. Errors are
-    :class:`UsageError` (bad name, Lambda layer in safe mode) or :class:`InspectError` (a file that
-    does not load), each one line.
+    ``input_size`` and ``classes`` apply to keras.applications constructors only. A file is
+    resolved by Keras (:func:`findings`: refused unless ``unsafe``), sized from its configuration
+    (:func:`resnet_inspect.model.sizing.footprint`) and handed to ``admit`` (which raises to refuse
+    it: the memory budget) before Keras allocates its weights. Errors are :class:`UsageError` (bad
+    name, code in safe mode) or :class:`InspectError` (a file that does not load, or does not fit),
+    each one line.
     """
-    source = source if isinstance(source, ModelSource) else parse_source(source)
+    if isinstance(source, str) or (source.path is not None and source.contents is None):
+        source = parse_source(source if isinstance(source, str) else source.text)
     if source.path is not None and (input_size is not None or classes is not None):
         raise UsageError("--input-size and --classes apply to keras:<Application> models, not to a model file")
     check_safe(source, unsafe)
@@ -328,6 +264,13 @@ def load_model(
 
     if source.application is not None:
         return _build_application(keras, source, input_size, classes)
+    found = findings(source)
+    if found and not unsafe:
+        raise UsageError(_refused(source, found))
+    legacy = source.path.suffix != ".keras"
+    size = sizing.footprint(source.contents, source.text, legacy=legacy, unsafe=unsafe)
+    if admit is not None:
+        admit(size)
     return _load_file(keras, source, unsafe)
 
 

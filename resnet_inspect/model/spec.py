@@ -8,12 +8,14 @@ function per depth. The two block kinds differ in one declared place,
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import math
 import re
 from dataclasses import dataclass
 
 from resnet_inspect.errors import FieldError, UsageError
+from resnet_inspect.model.design import KNOBS, Design, Knobs, Shortcut, Stem, StrideAt, knob_words
 
 # Blocks per block layer for each published depth (the seeds' depth table and their README).
 DEPTHS: dict[int, tuple[int, int, int, int]] = {
@@ -80,13 +82,19 @@ class Version(str, enum.Enum):
     V2 = "v2"
 
     @property
+    def stride_at(self) -> StrideAt:
+        """The bottleneck conv that strides unless a design says otherwise: the paper's released models
+        stride in the first 1x1, the seeds' v2 in the 3x3."""
+        return StrideAt.FIRST if self is Version.V1 else StrideAt.MIDDLE
+
+    @property
     def activation(self) -> str:
         """Where BN and ReLU sit relative to each conv."""
         return "post-activation" if self is Version.V1 else "pre-activation"
 
 
 @dataclass(frozen=True)
-class ResNetSpec:
+class ResNetSpec(Knobs):
     """Everything needed to build one network. Validated on construction."""
 
     blocks: tuple[int, ...]
@@ -98,6 +106,9 @@ class ResNetSpec:
     use_bias: bool = True
     data_format: DataFormat = DataFormat.CHANNELS_LAST
     version: Version = Version.V2
+    # and the family's knobs, inherited from Knobs (keyword-only)
+    arch: str | None = None  # the family member's name it started from (resnet_inspect.model.family)
+    changed: tuple[str, ...] = ()  # the fields options changed on top of ``arch``, as "field value"
 
     def __post_init__(self) -> None:
         if not self.blocks or any(n <= 0 for n in self.blocks):
@@ -108,6 +119,15 @@ class ResNetSpec:
         check_positive("width", self.width)
         for side in self.input_size:
             check_positive("input_size", side)
+        design = self.design  # validates the knobs
+        if design.widens and self.block_kind is not BlockKind.BOTTLENECK:
+            knob = next(k for k in ("groups", "width_per_group", "width_multiplier") if k in self.knobs())
+            raise FieldError(knob, "applies to bottleneck blocks only (ResNeXt and Wide ResNet widen the bottleneck)")
+        if self.block_kind is BlockKind.BOTTLENECK:
+            for i in range(len(self.blocks)):
+                design.inner_width(self.filters(i))  # a width the groups divide, and not 0
+        if self.stem is Stem.DEEP and self.width < 2:
+            raise FieldError("width", f"must be 2 or more with the deep stem (width / 2 filters), got {self.width}")
         minimum = self.min_input_size
         if min(self.input_size) < minimum:
             raise UsageError(
@@ -121,9 +141,25 @@ class ResNetSpec:
         return (BLOCK_STRIDES[0],) + (BLOCK_STRIDES[1],) * (len(self.blocks) - 1)
 
     @property
+    def design(self) -> Design:
+        """The knobs as the block code reads them."""
+        return Design(**{k: getattr(self, k) for k in KNOBS}, reference_width=self.width)
+
+    def knobs(self) -> dict[str, object]:
+        """The knobs that differ from the network before the family (the stride placement: from the version's)."""
+        plain = Knobs(stride_at=self.version.stride_at)
+        mine = dataclasses.replace(self.design, stride_at=self.stride_at or self.version.stride_at)
+        return {
+            k: getattr(mine, k).value if isinstance(getattr(mine, k), enum.Enum) else getattr(mine, k)
+            for k in KNOBS
+            if getattr(mine, k) != getattr(plain, k)
+            and not (k == "stride_at" and self.block_kind is not BlockKind.BOTTLENECK)  # a bottleneck's only
+        }
+
+    @property
     def total_stride(self) -> int:
         """Product of every stride in the network: stem conv, stem pool, block layers."""
-        return STEM_CONV_STRIDE * STEM_POOL_STRIDE * math.prod(self.block_strides)
+        return Stem(self.stem).stride * math.prod(self.block_strides)
 
     @property
     def min_input_size(self) -> int:
@@ -137,17 +173,22 @@ class ResNetSpec:
     @property
     def weight_layers(self) -> int:
         """Conv and dense layers on the main path: the depth the name refers to."""
-        return 1 + self.block_kind.convs * sum(self.blocks) + 1
+        stem_convs = 3 if self.stem is Stem.DEEP else 1
+        return stem_convs + self.block_kind.convs * sum(self.blocks) + 1
 
     @property
     def name(self) -> str:
-        """``resnet50`` for the seeds' v2 (unchanged), ``resnet50-v1`` for the paper's network."""
+        """``resnet50`` for the seeds' v2 (unchanged), ``resnet50-v1`` for the paper's network; a family
+        member's own name (``resnext50_32x4d``), ``-custom`` added once options change it."""
+        if self.arch is not None:
+            return f"{self.arch}-custom" if self.changed else self.arch
         if self.depth is not None:
             base = f"resnet{self.depth}"
         else:
             layout = "-".join(str(n) for n in self.blocks)
             base = f"resnet-{self.block_kind.value}-{layout}"
-        return base if self.version is Version.V2 else f"{base}-{self.version.value}"
+        name = base if self.version is Version.V2 else f"{base}-{self.version.value}"
+        return f"{name}-custom" if self.knobs() else name
 
     def filters(self, layer_index: int) -> int:
         """Filters of block layer ``layer_index`` (0-based): doubled per block layer, as the seeds' model does."""
@@ -158,12 +199,19 @@ class ResNetSpec:
         layout = "-".join(str(n) for n in self.blocks)
         bias = "conv bias" if self.use_bias else "no conv bias"
         # v1 names already end in "-v1"; v2 names carry the version word as before.
-        family = self.name if self.name.endswith(f"-{self.version.value}") else f"{self.name} {self.version.value}"
-        return (
+        suffixed = self.name.removesuffix("-custom").endswith(f"-{self.version.value}")
+        family = self.name if suffixed or self.arch is not None else f"{self.name} {self.version.value}"
+        text = (
             f"{family} ({self.version.activation}), {self.block_kind.value} blocks "
             f"{layout}, input {h}x{w}x3, {self.classes} classes, width {self.width}, "
             f"{bias}, {self.data_format.value}"
         )
+        knobs = ", ".join(knob_words(self.knobs()))
+        if knobs:
+            text += f", {knobs}"
+        if self.changed:
+            text += f"; changed from {self.arch} as published: {', '.join(self.changed)}"
+        return text
 
     def config(self) -> dict[str, object]:
         """Plain, JSON-serialisable configuration."""
@@ -178,6 +226,9 @@ class ResNetSpec:
             "width": self.width,
             "use_bias": self.use_bias,
             "data_format": self.data_format.value,
+            # only where set, so that the configuration of a network from before the family is unchanged
+            **({"arch": self.arch, "changed": list(self.changed)} if self.arch is not None else {}),
+            **self.knobs(),
         }
 
 
@@ -187,23 +238,44 @@ def check_positive(field: str, value: int) -> None:
         raise FieldError(field, f"must be a positive integer, got {value}")
 
 
+# A value quoted in a message is cut to this many characters (a 5,000-digit number stays one short line).
+SHOWN_CHARS = 40
+
+
+def shown_value(text: str) -> str:
+    """``text`` quoted for a message, cut when long."""
+    quoted = repr(text)
+    return quoted if len(quoted) <= SHOWN_CHARS else f"{quoted[:SHOWN_CHARS]}... ({len(text):,} characters)"
+
+
+def _whole(digits: str, field: str) -> int:
+    """The number a run of digits spells; one longer than Python converts (its int-string limit) is a
+    FieldError, not a ValueError about ``sys.set_int_max_str_digits``."""
+    try:
+        return int(digits)
+    except ValueError:
+        raise FieldError(field, f"has a number of {len(digits):,} digits; no count of a network comes near") from None
+
+
 def parse_blocks(text: str) -> tuple[int, ...]:
     """Parse ``"3,4,6,3"`` into a tuple of positive ints."""
     parts = [p.strip() for p in text.split(",")]
     if not text.strip() or any(not re.fullmatch(r"\d+", p) for p in parts):
-        raise FieldError("blocks", f"must be comma-separated positive integers such as 3,4,6,3, got {text!r}")
-    return tuple(int(p) for p in parts)
+        raise FieldError(
+            "blocks", f"must be comma-separated positive integers such as 3,4,6,3, got {shown_value(text)}"
+        )
+    return tuple(_whole(p, "blocks") for p in parts)
 
 
 def parse_input_size(text: str) -> tuple[int, int]:
     """Parse ``"224"`` or ``"HxW"`` (e.g. ``"192x256"``)."""
     match = re.fullmatch(r"\s*(\d+)\s*(?:[xX]\s*(\d+)\s*)?", text)
     if not match:
-        raise FieldError("input_size", f"must be N or HxW (e.g. 224 or 192x256), got {text!r}")
-    h = int(match.group(1))
-    w = int(match.group(2)) if match.group(2) is not None else h
+        raise FieldError("input_size", f"must be N or HxW (e.g. 224 or 192x256), got {shown_value(text)}")
+    h = _whole(match.group(1), "input_size")
+    w = _whole(match.group(2), "input_size") if match.group(2) is not None else h
     if h <= 0 or w <= 0:
-        raise FieldError("input_size", f"must be positive, got {text!r}")
+        raise FieldError("input_size", f"must be positive, got {shown_value(text)}")
     return (h, w)
 
 
@@ -218,8 +290,13 @@ def make_spec(
     use_bias: bool = True,
     data_format: DataFormat | str = DataFormat.CHANNELS_LAST,
     version: Version | str = Version.V2,
+    **knobs: object,
 ) -> ResNetSpec:
-    """Resolve a depth or a custom layout into a validated spec."""
+    """Resolve a depth or a custom layout into a validated spec; ``knobs``: the family's
+    (:data:`resnet_inspect.model.design.KNOBS`, e.g. ``groups=32, width_per_group=4``)."""
+    unknown = set(knobs) - set(KNOBS)
+    if unknown:
+        raise TypeError(f"make_spec() got unexpected keyword arguments {sorted(unknown)}")
     if blocks is None:
         if depth is None:
             raise UsageError("give a depth or a custom layout (blocks)")
@@ -239,6 +316,9 @@ def make_spec(
         kind = BlockKind(block_kind)
         fmt = DataFormat(data_format)
         ver = Version(version)
+        for key, enum_type in (("stem", Stem), ("shortcut", Shortcut), ("stride_at", StrideAt)):
+            if knobs.get(key) is not None:
+                knobs[key] = enum_type(knobs[key])
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     if depth is not None and kind is not (
@@ -256,4 +336,5 @@ def make_spec(
         use_bias=use_bias,
         data_format=fmt,
         version=ver,
+        **knobs,  # type: ignore[arg-type]
     )

@@ -18,6 +18,11 @@ Differences from the seeds, and why:
   for non-square ones.
 * Scopes become name prefixes joined with '.' (see :mod:`resnet_inspect.model.naming`).
 
+The family's members (v1.5, ResNet-C/D, ResNeXt, Wide ResNet, SE-ResNet, the CIFAR ResNets) are the
+same two classes with the knobs of :class:`~resnet_inspect.model.design.Design` turned: the bottleneck's
+inner width and groups, where it strides, SE on the residual branch, the stem, and how a downsampling
+shortcut is made; every knob's default is the network as it was before them.
+
 Adding a block kind touches one place, this module: a method named after the kind's
 scope (``BlockKind.scope``, e.g. ``regular_block``) on each family's class.
 :meth:`ResNetBuilder.block_fn` finds it by that name, and the Keras builder, the
@@ -29,9 +34,12 @@ kind's name and channel expansion are plain data in
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Generic, Protocol, TypeVar
+from typing import Generic, TypeVar
 
+from resnet_inspect.errors import FieldError
 from resnet_inspect.model import naming
+from resnet_inspect.model.design import Design, Shortcut, Stem, StrideAt
+from resnet_inspect.model.ops import Ops, channel_index, map_shape  # noqa: F401  (channel_index: public here)
 from resnet_inspect.model.spec import (
     BLOCK_STRIDES,
     STEM_CONV_KERNEL,
@@ -39,58 +47,11 @@ from resnet_inspect.model.spec import (
     STEM_POOL_SIZE,
     STEM_POOL_STRIDE,
     BlockKind,
-    DataFormat,
     ResNetSpec,
     Version,
 )
 
 T = TypeVar("T")  # a tensor handle: a KerasTensor, or a recorded node
-
-
-class Ops(Protocol[T]):
-    """The layer operations the topology calls; ``name`` is the layer's name, byte for byte."""
-
-    def input(self, shape: tuple[int, ...], name: str) -> T: ...
-
-    def zero_pad(self, x: T, before: int, after: int, name: str) -> T: ...
-
-    def conv2d(
-        self, x: T, filters: int, kernel_size: int, strides: int, padding: str, use_bias: bool, name: str
-    ) -> T: ...
-
-    def batch_norm(self, x: T, name: str) -> T: ...
-
-    def relu(self, x: T, name: str) -> T: ...
-
-    def add(self, a: T, b: T, name: str) -> T: ...
-
-    def max_pool(self, x: T, pool_size: int, strides: int, padding: str, name: str) -> T: ...
-
-    def avg_pool(self, x: T, pool_size: tuple[int, int], strides: int, name: str) -> T: ...
-
-    def flatten(self, x: T, name: str) -> T: ...
-
-    def dense(self, x: T, units: int, name: str) -> T: ...
-
-    def channels(self, x: T) -> int: ...
-
-    def spatial(self, x: T) -> tuple[int, int]: ...
-
-    def repeat(self, x: T, count: int, block: Callable[[T, int], T]) -> T:
-        """``block(x, i)`` for i = 1..count, each on the previous output (a recorder may run it once)."""
-        ...
-
-
-def map_shape(data_format: DataFormat | str, h: int, w: int, channels: int) -> tuple[int, int, int]:
-    """A feature map's shape without the batch axis, in ``data_format``'s order."""
-    if DataFormat(data_format) is DataFormat.CHANNELS_FIRST:
-        return (channels, h, w)
-    return (h, w, channels)
-
-
-def channel_index(data_format: DataFormat | str) -> int:
-    """Where the channels sit in a shape without the batch axis."""
-    return 0 if DataFormat(data_format) is DataFormat.CHANNELS_FIRST else -1
 
 
 def input_shape(spec: ResNetSpec, channels: int = 3) -> tuple[int, int, int]:
@@ -104,11 +65,15 @@ def block_scope(layer_scope: str, kind: BlockKind, index: int) -> str:
 
 
 class ResNetBuilder(Generic[T]):
-    """The seeds' ``ResNetModel`` helpers: the pre-activation ResNet v2, over ``ops``."""
+    """The seeds' ``ResNetModel`` helpers: the pre-activation ResNet v2, over ``ops``, with the family's
+    knobs (:class:`~resnet_inspect.model.design.Design`; its defaults are the seeds' network)."""
 
-    def __init__(self, ops: Ops[T], use_bias: bool = True) -> None:
+    def __init__(self, ops: Ops[T], use_bias: bool = True, design: Design | None = None) -> None:
         self.ops = ops
         self.use_bias = use_bias
+        self.design = design if design is not None else Design()
+
+    version = Version.V2
 
     # --- helpers (the seeds' ResNetModel) --------------------------------------------------------
 
@@ -120,13 +85,15 @@ class ResNetBuilder(Generic[T]):
             return inputs  # a 1x1 conv needs no padding; the seeds' tf.pad is a no-op here
         return self.ops.zero_pad(inputs, pad_before, pad_total - pad_before, name + "_pad")
 
-    def custom_conv2d(self, inputs: T, filters: int, kernel_size: int, strides: int, name: str) -> T:
+    def custom_conv2d(
+        self, inputs: T, filters: int, kernel_size: int, strides: int, name: str, groups: int = 1
+    ) -> T:
         if strides > 1:
             padding = "valid"
             inputs = self.custom_padding(inputs, kernel_size, name)
         else:
             padding = "same"
-        return self.ops.conv2d(inputs, filters, kernel_size, strides, padding, self.use_bias, name)
+        return self.ops.conv2d(inputs, filters, kernel_size, strides, padding, self.use_bias, name, groups)
 
     def pre_activation(self, inputs: T, name: str) -> T:
         """BN -> ReLU, applied before a conv (pre-activation ResNet)."""
@@ -135,12 +102,65 @@ class ResNetBuilder(Generic[T]):
     def pre_activation_with_shortcut(
         self, inputs: T, scope: str, shortcut_filters: int | None, strides: int
     ) -> tuple[T, T]:
-        """Pre-activate the input; project the *pre-activated* input when shortcut_filters is set."""
+        """Pre-activate the input; project the *pre-activated* input when shortcut_filters is set
+        (a zero-padded shortcut takes the input itself: it has nothing to learn)."""
         pre_activated = self.pre_activation(inputs, naming.join(scope, "preact1"))
         shortcut = inputs
         if shortcut_filters is not None:
-            shortcut = self.custom_conv2d(pre_activated, shortcut_filters, 1, strides, naming.join(scope, "shortcut"))
+            source = inputs if self.design.shortcut is Shortcut.ZERO_PAD else pre_activated
+            shortcut = self.downsample(source, scope, shortcut_filters, strides)
         return pre_activated, shortcut
+
+    def project(self, inputs: T, filters: int, strides: int, name: str) -> T:
+        """The 1x1 projection of a shortcut (v1 adds its BN)."""
+        return self.custom_conv2d(inputs, filters, 1, strides, name)
+
+    def downsample(self, inputs: T, scope: str, filters: int, strides: int) -> T:
+        """A shortcut that changes the shape, of the design's kind: a projection (option B), a 2x2
+        average pool then the projection at stride 1 (ResNet-D), or subsampling and zero channels (option A)."""
+        name = naming.join(scope, "shortcut")
+        kind = self.design.shortcut
+        if kind is Shortcut.ZERO_PAD:
+            if strides > 1:  # x[::s, ::s]: a 1x1 max pool at stride s
+                inputs = self.ops.max_pool(inputs, 1, strides, "valid", name + "_subsample")
+            return self.pad_channels(inputs, filters, name)
+        if kind is Shortcut.AVG_POOL and strides > 1:
+            # timm's AvgPool2d(2, 2, ceil_mode=True, count_include_pad=False) is Keras' 'same' average pool
+            inputs = self.ops.avg_pool(inputs, (strides, strides), strides, name + "_pool", padding="same")
+            strides = 1
+        return self.project(inputs, filters, strides, name)
+
+    def pad_channels(self, inputs: T, filters: int, name: str) -> T:
+        """The input's channels, then zeros up to ``filters`` (as many copies of a zero map as it takes)."""
+        channels = self.ops.channels(inputs)
+        if filters == channels:
+            return inputs
+        if filters % channels:
+            raise FieldError(
+                "shortcut", f"zero-pad cannot take {channels} channels to {filters}: not a multiple"
+            )
+        zeros = self.ops.zeros(inputs, name + "_zeros")
+        return self.ops.concat([inputs] + [zeros] * (filters // channels - 1), name + "_concat")
+
+    def squeeze_excite(self, inputs: T, scope: str) -> T:
+        """Hu et al.'s SE on the residual branch: pool, FC to C/r, ReLU, FC to C, sigmoid, scale.
+
+        The FCs are 1x1 convs with bias on the pooled 1x1 map (as timm's SEModule): the same
+        weights and multiply-adds as Dense layers, in either data format."""
+        if self.design.se_ratio is None:
+            return inputs
+        channels = self.ops.channels(inputs)
+        x = self.ops.global_avg_pool(inputs, naming.join(scope, "se_pool"))
+        x = self.ops.conv2d(x, self.design.se_units(channels), 1, 1, "valid", True, naming.join(scope, "se_fc1"))
+        x = self.ops.relu(x, naming.join(scope, "se_relu"))
+        x = self.ops.conv2d(x, channels, 1, 1, "valid", True, naming.join(scope, "se_fc2"))
+        x = self.ops.sigmoid(x, naming.join(scope, "se_gate"))
+        return self.ops.multiply(inputs, x, naming.join(scope, "se_scale"))
+
+    def bottleneck_strides(self, strides: int) -> tuple[int, int]:
+        """(first 1x1, 3x3) strides: the design's placement, else the version's."""
+        placement = self.design.stride_at or self.version.stride_at
+        return (strides, 1) if placement is StrideAt.FIRST else (1, strides)
 
     # --- blocks: one method per BlockKind, named after its scope ---------------------------------
 
@@ -151,19 +171,20 @@ class ResNetBuilder(Generic[T]):
         conv1 = self.custom_conv2d(pre1, filters, 3, strides, naming.join(scope, "conv1"))
         pre2 = self.pre_activation(conv1, naming.join(scope, "preact2"))
         conv2 = self.custom_conv2d(pre2, filters, 3, 1, naming.join(scope, "conv2"))
-        return self.ops.add(conv2, shortcut, naming.join(scope, "add"))
+        return self.ops.add(self.squeeze_excite(conv2, scope), shortcut, naming.join(scope, "add"))
 
     def bottleneck_block(
         self, inputs: T, filters: int, strides: int, scope: str, shortcut_filters: int | None = None
     ) -> T:
         pre1, shortcut = self.pre_activation_with_shortcut(inputs, scope, shortcut_filters, strides)
-        conv1 = self.custom_conv2d(pre1, filters, 1, 1, naming.join(scope, "conv1"))
+        inner, (stride1, stride2) = self.design.inner_width(filters), self.bottleneck_strides(strides)
+        conv1 = self.custom_conv2d(pre1, inner, 1, stride1, naming.join(scope, "conv1"))
         pre2 = self.pre_activation(conv1, naming.join(scope, "preact2"))
         # v2 strides in the 3x3 conv, not in the first 1x1 (the seeds' bottleneck_block).
-        conv2 = self.custom_conv2d(pre2, filters, 3, strides, naming.join(scope, "conv2"))
+        conv2 = self.custom_conv2d(pre2, inner, 3, stride2, naming.join(scope, "conv2"), self.design.groups)
         pre3 = self.pre_activation(conv2, naming.join(scope, "preact3"))
         conv3 = self.custom_conv2d(pre3, BlockKind.BOTTLENECK.expansion * filters, 1, 1, naming.join(scope, "conv3"))
-        return self.ops.add(conv3, shortcut, naming.join(scope, "add"))
+        return self.ops.add(self.squeeze_excite(conv3, scope), shortcut, naming.join(scope, "add"))
 
     def block_fn(self, kind: BlockKind) -> Callable[..., T]:
         """The block method of ``kind``: the one named ``kind.scope`` (``regular_block``, ...)."""
@@ -186,9 +207,26 @@ class ResNetBuilder(Generic[T]):
 
     # --- the whole network (the seeds' model_layers) ---------------------------------------------
 
-    def stem_conv(self, inputs: T, spec: ResNetSpec) -> T:
-        return self.custom_conv2d(
-            inputs, spec.width, STEM_CONV_KERNEL, STEM_CONV_STRIDE, naming.join(naming.STEM, "conv_initial")
+    def stem_unit(self, inputs: T, filters: int, kernel_size: int, strides: int, name: str, last: bool) -> T:
+        """One conv of the stem: the seeds' v2 stem conv is bare (the first block pre-activates it); a
+        conv of the deep stem that another follows is pre-activated for it."""
+        x = self.custom_conv2d(inputs, filters, kernel_size, strides, name)
+        return x if last else self.pre_activation(x, name)
+
+    def stem(self, inputs: T, spec: ResNetSpec) -> T:
+        """The 7x7 conv and max pool (the seeds'), three 3x3 convs and the pool (ResNet-C), or a 3x3/1 conv (CIFAR)."""
+        stem, width = Stem(spec.stem), spec.width
+        if stem is Stem.CIFAR:
+            return self.stem_unit(inputs, width, 3, 1, naming.join(naming.STEM, "conv_initial"), last=True)
+        if stem is Stem.DEEP:
+            x = self.stem_unit(inputs, width // 2, 3, 2, naming.join(naming.STEM, "conv_initial1"), last=False)
+            x = self.stem_unit(x, width // 2, 3, 1, naming.join(naming.STEM, "conv_initial2"), last=False)
+            x = self.stem_unit(x, width, 3, 1, naming.join(naming.STEM, "conv_initial3"), last=True)
+        else:
+            name = naming.join(naming.STEM, "conv_initial")
+            x = self.stem_unit(inputs, width, STEM_CONV_KERNEL, STEM_CONV_STRIDE, name, last=True)
+        return self.ops.max_pool(
+            x, STEM_POOL_SIZE, STEM_POOL_STRIDE, "same", naming.join(naming.STEM, "pool_initial")
         )
 
     def final_activation(self, inputs: T) -> T:
@@ -196,10 +234,7 @@ class ResNetBuilder(Generic[T]):
         return self.pre_activation(inputs, naming.join(naming.HEAD, "preact"))
 
     def model_layers(self, inputs: T, spec: ResNetSpec) -> T:
-        x = self.stem_conv(inputs, spec)
-        x = self.ops.max_pool(
-            x, STEM_POOL_SIZE, STEM_POOL_STRIDE, "same", naming.join(naming.STEM, "pool_initial")
-        )
+        x = self.stem(inputs, spec)
         for i, num_blocks in enumerate(spec.blocks):
             x = self.block_layer(
                 x, spec.block_kind, spec.filters(i), spec.block_strides[i], num_blocks, naming.stage_scope(i)
@@ -227,15 +262,23 @@ class ResNetV1Builder(ResNetBuilder[T]):
     * No final BN/ReLU before the pool: every block already ends activated.
     """
 
-    def conv_bn(self, inputs: T, filters: int, kernel_size: int, strides: int, name: str, relu: bool = True) -> T:
+    def conv_bn(
+        self, inputs: T, filters: int, kernel_size: int, strides: int, name: str, relu: bool = True, groups: int = 1
+    ) -> T:
         """conv -> BN (-> ReLU): the paper's post-activation unit."""
-        x = self.ops.batch_norm(self.custom_conv2d(inputs, filters, kernel_size, strides, name), name + "_bn")
+        x = self.custom_conv2d(inputs, filters, kernel_size, strides, name, groups)
+        x = self.ops.batch_norm(x, name + "_bn")
         return self.ops.relu(x, name + "_relu") if relu else x
+
+    version = Version.V1
 
     def shortcut(self, inputs: T, scope: str, shortcut_filters: int | None, strides: int) -> T:
         if shortcut_filters is None:
             return inputs
-        return self.conv_bn(inputs, shortcut_filters, 1, strides, naming.join(scope, "shortcut"), relu=False)
+        return self.downsample(inputs, scope, shortcut_filters, strides)
+
+    def project(self, inputs: T, filters: int, strides: int, name: str) -> T:
+        return self.conv_bn(inputs, filters, 1, strides, name, relu=False)
 
     def residual_output(self, residual: T, shortcut: T, scope: str) -> T:
         """Add, then ReLU: in v1 the activation comes after the sum."""
@@ -248,17 +291,18 @@ class ResNetV1Builder(ResNetBuilder[T]):
         shortcut = self.shortcut(inputs, scope, shortcut_filters, strides)
         x = self.conv_bn(inputs, filters, 3, strides, naming.join(scope, "conv1"))
         x = self.conv_bn(x, filters, 3, 1, naming.join(scope, "conv2"), relu=False)
-        return self.residual_output(x, shortcut, scope)
+        return self.residual_output(self.squeeze_excite(x, scope), shortcut, scope)
 
     def bottleneck_block(
         self, inputs: T, filters: int, strides: int, scope: str, shortcut_filters: int | None = None
     ) -> T:
         shortcut = self.shortcut(inputs, scope, shortcut_filters, strides)
-        # The paper's released models stride in this first 1x1 conv (see the class docstring).
-        x = self.conv_bn(inputs, filters, 1, strides, naming.join(scope, "conv1"))
-        x = self.conv_bn(x, filters, 3, 1, naming.join(scope, "conv2"))
+        # The paper's released models stride in this first 1x1 conv (see the class docstring); v1.5 in the 3x3.
+        inner, (stride1, stride2) = self.design.inner_width(filters), self.bottleneck_strides(strides)
+        x = self.conv_bn(inputs, inner, 1, stride1, naming.join(scope, "conv1"))
+        x = self.conv_bn(x, inner, 3, stride2, naming.join(scope, "conv2"), groups=self.design.groups)
         x = self.conv_bn(x, BlockKind.BOTTLENECK.expansion * filters, 1, 1, naming.join(scope, "conv3"), relu=False)
-        return self.residual_output(x, shortcut, scope)
+        return self.residual_output(self.squeeze_excite(x, scope), shortcut, scope)
 
     def first_shortcut_filters(self, inputs: T, kind: BlockKind, filters: int, strides: int) -> int | None:
         """Project only where the shape changes: a stride, or other channels than the block's output."""
@@ -267,10 +311,8 @@ class ResNetV1Builder(ResNetBuilder[T]):
             return None
         return out_channels
 
-    def stem_conv(self, inputs: T, spec: ResNetSpec) -> T:
-        return self.conv_bn(
-            inputs, spec.width, STEM_CONV_KERNEL, STEM_CONV_STRIDE, naming.join(naming.STEM, "conv_initial")
-        )
+    def stem_unit(self, inputs: T, filters: int, kernel_size: int, strides: int, name: str, last: bool) -> T:
+        return self.conv_bn(inputs, filters, kernel_size, strides, name)
 
     def final_activation(self, inputs: T) -> T:
         return inputs  # every v1 block already ends in a ReLU
@@ -283,11 +325,18 @@ FAMILIES: dict[Version, type[ResNetBuilder]] = {Version.V1: ResNetV1Builder, Ver
 def network(ops: Ops[T], spec: ResNetSpec) -> tuple[T, T]:
     """(input, logits) of ``spec``'s whole network, made through ``ops``."""
     inputs = ops.input(input_shape(spec), "input")
-    return inputs, FAMILIES[spec.version](ops, spec.use_bias).model_layers(inputs, spec)
+    return inputs, FAMILIES[spec.version](ops, spec.use_bias, spec.design).model_layers(inputs, spec)
 
 
 def one_block(
-    ops: Ops[T], kind: BlockKind, filters: int, shape: tuple[int, ...], first: bool, version: Version, use_bias: bool
+    ops: Ops[T],
+    kind: BlockKind,
+    filters: int,
+    shape: tuple[int, ...],
+    first: bool,
+    version: Version,
+    use_bias: bool,
+    design: Design | None = None,
 ) -> tuple[T, T]:
     """(input, output) of one block on its own, as block layer 1 of the network makes it.
 
@@ -295,7 +344,7 @@ def one_block(
     block layer (with the projection that family gives it: v2 always, v1 where the shape changes);
     otherwise ``block_fn(kind)`` without a projection, as every later block of a block layer.
     """
-    net = FAMILIES[Version(version)](ops, use_bias)
+    net = FAMILIES[Version(version)](ops, use_bias, design)
     inputs = ops.input(shape, "input")
     scope = naming.stage_scope(0)
     if first:

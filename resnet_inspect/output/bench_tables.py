@@ -14,7 +14,8 @@ from rich.text import Text
 from resnet_inspect.analysis.records import flat
 from resnet_inspect.bench.plan import Precision
 from resnet_inspect.bench.stats import BenchResult
-from resnet_inspect.output.columns import BENCH_VIEW, add_columns, cells
+from resnet_inspect.output.columns import BENCH_VIEW
+from resnet_inspect.output.fit import Sheet, print_sheet
 from resnet_inspect.output.render import make_progress
 
 # What a bench row means, beside the FLOP convention (resnet_inspect.analysis.flops.CONVENTION) in ``bench --json``;
@@ -33,13 +34,12 @@ BENCH_CONVENTION_LINE = (
 )
 
 
-def bench_table(results: Sequence[BenchResult]) -> Table:
-    table = Table(header_style="bold", box=box.SIMPLE_HEAD, caption="step times in ms", caption_justify="left")
-    add_columns(table, BENCH_VIEW, no_wrap=True)
-    for result in results:
-        steps = f"{len(result.times_ms)}" + ("" if result.complete else " (interrupted)")
-        table.add_row(*cells(BENCH_VIEW, flat(result.row) | {"steps": steps}))
-    return table
+def bench_sheet(results: Sequence[BenchResult]) -> Sheet:
+    rows = tuple(
+        flat(result.row) | {"steps": f"{len(result.times_ms)}" + ("" if result.complete else " (interrupted)")}
+        for result in results
+    )
+    return Sheet(BENCH_VIEW, rows, key=3, box=box.SIMPLE_HEAD, caption="step times in ms")
 
 
 def environment_table(pairs: Sequence[tuple[str, str]]) -> Table:
@@ -58,15 +58,7 @@ def print_bench(
     console.print(Text(BENCH_CONVENTION_LINE, style="dim"))
     console.print(environment_table(environment))
     if results:
-        table = bench_table(results)
-        # Never cut a number short: on a terminal narrower than the table, let the lines run over.
-        natural = console.measure(table, options=console.options.update_width(10_000)).maximum
-        width = console.width
-        console.width = max(width, natural)
-        try:
-            console.print(table)
-        finally:
-            console.width = width
+        print_sheet(console, bench_sheet(results))
     else:
         console.print(Text("no step was timed", style="yellow"))
 

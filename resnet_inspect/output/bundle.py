@@ -56,11 +56,13 @@ def make_bundle(
     measured: Measurement | None = None,
 ) -> Bundle:
     levels = (Level.STAGE, Level.BLOCK, Level.LAYER)
+    # A model whose layers follow no block scheme (a --model) has layers only: every level shows them.
+    shown = {level: level if report.grouped else Level.LAYER for level in levels}
     return Bundle(
         heading=heading,
         report=report,
-        units={level: report.rows(level) for level in levels},
-        memory={level: memory_rows(report, level, batch_size, dtype) for level in levels},
+        units={level: report.rows(shown[level]) for level in levels},
+        memory={level: memory_rows(report, shown[level], batch_size, dtype) for level in levels},
         totals=memory_totals(report, batch_size, dtype),
         bench=tuple(bench),
         bench_name=bench_name,
@@ -88,7 +90,7 @@ def with_measurement(bundle: Bundle, spec: ResNetSpec, measure: bool) -> Bundle:
 
 def memory_payload(bundle: Bundle, level: Level) -> dict[str, Any]:
     """The summary JSON of ``level`` with the memory columns in its rows, the memory totals and any measurement."""
-    document = report_payload(bundle.report, level)
+    document = report_payload(bundle.report, level if bundle.report.grouped else Level.LAYER)
     document["memory"] = dataclasses.asdict(bundle.totals)
     if bundle.measured is not None:
         measured = bundle.measured

@@ -3,16 +3,20 @@
 Figures are made with :class:`matplotlib.figure.Figure` directly (no pyplot and
 no global backend state) and written atomically through
 :mod:`resnet_inspect.output.export`. The PNG metadata carries no software version or
-date, so the same data gives the same file.
+date, and every chart is made and saved under matplotlib's default style plus :data:`PINNED_RC`
+(:func:`pinned`), whatever a ``matplotlibrc`` in the working directory or the user's configuration
+says: the same data gives the same file.
 """
 
 from __future__ import annotations
 
+import functools
 import io
+import math
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from resnet_inspect.analysis.records import UnitRow
 from resnet_inspect.output.export import write_atomic
@@ -21,6 +25,30 @@ DPI = 100
 # Block-level figures grow with the number of blocks (ResNet-200 has 68), within these bounds (inches).
 MIN_WIDTH, MAX_WIDTH, INCH_PER_BLOCK = 8.0, 20.0, 0.22
 STAGE_SHADES = ("#f2f2f2", "#ffffff")
+# The project's own settings on top of matplotlib's defaults: text (a device or file name) is never
+# read as mathtext, so a '$' in it is shown as it is rather than parsed (or refused) as TeX.
+PINNED_RC = {"text.parse_math": False}
+# A bench chart names at most this many settings in its legend; the others are counted in its last entry.
+LEGEND_ENTRIES = 12
+# Above this many distinct batch sizes the axis places its own ticks rather than one per batch size.
+MAX_BATCH_TICKS = 24
+
+Chart = TypeVar("Chart", bound=Callable[..., Any])
+
+
+def pinned(make: Chart) -> Chart:
+    """``make`` run under matplotlib's default style plus :data:`PINNED_RC` (every rc setting that reaches
+    the file: figures read them when made and when saved), not the user's rcParams."""
+
+    @functools.wraps(make)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        import matplotlib
+        import matplotlib.style
+
+        with matplotlib.style.context("default"), matplotlib.rc_context(PINNED_RC):
+            return make(*args, **kwargs)
+
+    return run  # type: ignore[return-value]
 
 
 def _figure(width: float, height: float) -> Any:
@@ -29,6 +57,7 @@ def _figure(width: float, height: float) -> Any:
     return Figure(figsize=(width, height), dpi=DPI, layout="constrained")
 
 
+@pinned
 def png_bytes(figure: Any) -> bytes:
     """``figure`` as PNG data; no metadata that changes between runs (software version, date)."""
     buffer = io.BytesIO()
@@ -94,6 +123,7 @@ def _bars(ax: Any, values: Sequence[float | None], color: str, ylabel: str) -> N
     ax.set_ylabel(ylabel)
 
 
+@pinned
 def block_chart(rows: Sequence[UnitRow], title: str) -> Any:
     """Per-block parameters (millions) and FLOPs (GFLOPs, every float op) as bars, block layers shaded."""
     figure, (params_ax, flops_ax) = _block_axes(rows, 2, title)
@@ -102,6 +132,7 @@ def block_chart(rows: Sequence[UnitRow], title: str) -> Any:
     return figure
 
 
+@pinned
 def memory_chart(rows: Sequence[UnitRow], activation_bytes: Sequence[int], setting: str, title: str) -> Any:
     """Per-block activation memory (MiB) as bars, and the receptive field of each block's output."""
     figure, (memory_ax, field_ax) = _block_axes(rows, 2, title)
@@ -112,6 +143,7 @@ def memory_chart(rows: Sequence[UnitRow], activation_bytes: Sequence[int], setti
     return figure
 
 
+@pinned
 def models_chart(points: Sequence[tuple[str, int, int | None]], title: str) -> Any:
     """Parameters (millions) against MACs (billions), one labelled point per model.
 
@@ -131,29 +163,96 @@ def models_chart(points: Sequence[tuple[str, int, int | None]], title: str) -> A
     return figure
 
 
+@pinned
 def bench_chart(series: Sequence[tuple[str, Sequence[Any]]], title: str) -> Any:
     """Latency (mean with p50-p99 band) and throughput against batch size, one line per setting.
 
     ``series`` is ``[(label, rows)]`` where each row has ``batch_size``, ``mean_ms``, ``p50_ms``,
-    ``p99_ms`` and ``images_per_s`` (the bench CSV's columns), sorted by batch size.
+    ``p99_ms`` and ``images_per_s`` (the bench CSV's columns), sorted by batch size. The settings that
+    share a colour of the cycle are drawn as one line (broken between settings) and one band, each
+    distinct shape once, so the time grows with the number of rows, not with the number of settings
+    times anything; the legend names the first :data:`LEGEND_ENTRIES` settings and counts the others.
     """
+    from matplotlib.lines import Line2D
+
     figure = _figure(11.0, 4.5)
     latency_ax, throughput_ax = figure.subplots(1, 2)
-    for label, rows in series:
-        batches = [r.batch_size for r in rows]
-        line = latency_ax.plot(batches, [r.mean_ms for r in rows], "o-", label=label)[0]
-        latency_ax.fill_between(
-            batches, [r.p50_ms for r in rows], [r.p99_ms for r in rows], color=line.get_color(), alpha=0.15, lw=0
-        )
-        throughput_ax.plot(batches, [r.images_per_s for r in rows], "o-", color=line.get_color(), label=label)
-    for ax in (latency_ax, throughput_ax):
+    palette = [entry["color"] for entry in _cycle()]
+    for shade, color in enumerate(palette[: len(series)]):
+        # (batch, mean, p50, p99, images/s) per point; settings drawn alike in one colour are one shape
+        shapes = list(dict.fromkeys(
+            tuple((float(r.batch_size), r.mean_ms, r.p50_ms, r.p99_ms, r.images_per_s) for r in rows)
+            for _, rows in series[shade :: len(palette)]
+        ))
+        band = _bands(shapes, color)
+        if band is not None:
+            # add_artist, then the limits from the vertices at once: add_patch walks every segment in Python
+            latency_ax.add_artist(band)
+            latency_ax.update_datalim(band.get_path().vertices)
+        latency_ax.plot(*_broken(shapes, 1), "o-", color=color)
+        throughput_ax.plot(*_broken(shapes, 4), "o-", color=color)
+    _batch_axes((latency_ax, throughput_ax), sorted({r.batch_size for _, rows in series for r in rows}))
+    latency_ax.set_ylabel("latency per batch (ms): mean, band p50-p99")
+    throughput_ax.set_ylabel("throughput (images/s)")
+    handles = [
+        Line2D([], [], color=palette[i % len(palette)], marker="o", label=label)
+        for i, (label, _) in enumerate(series[:LEGEND_ENTRIES])
+    ]
+    if len(series) > LEGEND_ENTRIES:
+        handles.append(Line2D([], [], linestyle="", label=f"... and {len(series) - LEGEND_ENTRIES:,} more settings"))
+    throughput_ax.legend(handles=handles, fontsize=8, loc="best")
+    figure.suptitle(title, fontsize=11)
+    return figure
+
+
+Shape = tuple[tuple[float, ...], ...]
+
+
+def _broken(shapes: Sequence[Shape], value: int) -> tuple[list[float], list[float]]:
+    """The shapes' points as one line: x the batch sizes, y the ``value``-th field, a NaN between two shapes."""
+    xs: list[float] = []
+    ys: list[float] = []
+    for points in shapes:
+        if xs:
+            xs.append(math.nan)
+            ys.append(math.nan)
+        xs.extend(point[0] for point in points)
+        ys.extend(point[value] for point in points)
+    return xs, ys
+
+
+def _bands(shapes: Sequence[Shape], color: str) -> Any:
+    """The p50-p99 band of each shape of more than one point, as one patch of closed outlines (None if none)."""
+    from matplotlib.patches import PathPatch
+    from matplotlib.path import Path as Outline
+
+    vertices: list[tuple[float, float]] = []
+    codes: list[int] = []
+    for points in shapes:
+        if len(points) < 2:
+            continue  # one batch size: no band to fill
+        outline = [(p[0], p[2]) for p in points] + [(p[0], p[3]) for p in reversed(points)]
+        vertices += [*outline, outline[0]]
+        codes += [Outline.MOVETO] + [Outline.LINETO] * (len(outline) - 1) + [Outline.CLOSEPOLY]
+    return PathPatch(Outline(vertices, codes), facecolor=color, alpha=0.15, lw=0) if vertices else None
+
+
+def _cycle() -> list[dict[str, Any]]:
+    import matplotlib
+
+    return list(matplotlib.rcParams["axes.prop_cycle"])
+
+
+def _batch_axes(axes: Sequence[Any], all_batches: Sequence[int]) -> None:
+    """Batch size on a log2 axis, a tick at each batch size when they are few."""
+    from matplotlib.ticker import FuncFormatter, NullFormatter
+
+    for ax in axes:
         ax.set_xscale("log", base=2)
         ax.set_xlabel("batch size")
         ax.grid(alpha=0.3, which="both")
-        all_batches = sorted({r.batch_size for _, rows in series for r in rows})
-        ax.set_xticks(all_batches, [str(b) for b in all_batches])
-    latency_ax.set_ylabel("latency per batch (ms): mean, band p50-p99")
-    throughput_ax.set_ylabel("throughput (images/s)")
-    throughput_ax.legend(fontsize=8)
-    figure.suptitle(title, fontsize=11)
-    return figure
+        # plain numbers: matplotlib's own log labels are mathtext, which PINNED_RC turns off
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x:.0f}" if x < 1e15 else f"{x:.3g}"))
+        ax.xaxis.set_minor_formatter(NullFormatter())
+        if len(all_batches) <= MAX_BATCH_TICKS:
+            ax.set_xticks(all_batches, [str(b) for b in all_batches])

@@ -9,8 +9,11 @@ timestamps: the same command gives byte-identical files.
 from __future__ import annotations
 
 import contextlib
+import csv
 import json
 import os
+import re
+import stat
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -18,6 +21,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from resnet_inspect.analysis.frame import rows_frame
+from resnet_inspect.analysis.records import flat
 from resnet_inspect.errors import InspectError, UsageError
 
 # Temporary files are named .<name>.<random>.tmp beside their destination.
@@ -36,8 +40,50 @@ def check_output_path(path: Path, option: str) -> None:
     if str(path) == "-":
         raise UsageError(f"{option} '-': reports are written to files, not to standard output; give a file path")
     with _path_errors(path, option):
+        _check_not_a_stream(path, option)
         target = destination(path, option)
-        _check_writable(path, target.parent, option)
+        _check_writable(target, target.parent, option, shown=path)
+
+
+# What /dev/stdout, /dev/fd/N and /proc/self/fd/N resolve to: a descriptor of a process, not a file.
+_DESCRIPTOR = re.compile(r"/proc/(\d+|self|thread-self)(/task/\d+)?/fd|/dev/fd")
+
+
+def _check_not_a_stream(path: Path, option: str) -> None:
+    """Refuse a path that is an open descriptor (``/dev/stdout``, ``/dev/fd/3``, ``/proc/self/fd/1``) or the
+    file this process's standard output or error goes to, before any work.
+
+    A report is renamed into place (:func:`atomic_open`): renamed over the file a shell redirected stdout
+    to, the console output would go on into the replaced, nameless file; a pipe or a terminal has no file
+    to rename over. The table goes to standard output; a report is a file.
+    """
+    named = f"{option} {str(path)!r}"
+    current = os.path.abspath(path)
+    for _ in range(40):  # link by link: realpath would also resolve /proc's descriptor links, hiding them
+        if _is_descriptor(current) or not os.path.islink(current):
+            break
+        current = os.path.abspath(os.path.join(os.path.dirname(current), os.readlink(current)))
+    if _is_descriptor(current):
+        raise UsageError(f"{named} is an open file descriptor of this process (standard output, standard "
+                         "error, a pipe), not a file; reports are written to files: give a file path")
+    try:
+        found = os.stat(path)
+    except OSError:
+        return  # a new file: no stream writes to it
+    if not stat.S_ISREG(found.st_mode):
+        return  # a device or a pipe is refused by destination()
+    for fd, stream in ((1, "output"), (2, "error")):
+        try:
+            own = os.fstat(fd)
+        except OSError:  # a closed stream
+            continue
+        if (own.st_dev, own.st_ino) == (found.st_dev, found.st_ino):
+            raise UsageError(f"{named} is the file this process's standard {stream} goes to; give another file path")
+
+
+def _is_descriptor(path: str) -> bool:
+    """Whether ``path`` names an entry of a process's descriptor table (``/proc/<pid>/fd/N``, ``/dev/fd/N``)."""
+    return _DESCRIPTOR.fullmatch(os.path.realpath(os.path.dirname(path))) is not None
 
 
 @contextlib.contextmanager
@@ -72,23 +118,26 @@ def check_output_dir(path: Path, option: str) -> None:
         _check_writable(path, path, option)
 
 
-def _check_writable(path: Path, folder: Path, option: str) -> None:
-    """``folder`` (``path``'s folder) or its nearest existing ancestor must be a folder this process can write in."""
+def _check_writable(path: Path, folder: Path, option: str, shown: Path | None = None) -> None:
+    """``folder`` (``path``'s folder) or its nearest existing ancestor must be a folder this process can write in.
+
+    ``path`` is where the file lands (a symbolic link's target); ``shown`` the path as the user gave it."""
+    named = str(shown if shown is not None else path)
     ancestor = folder
     while not ancestor.exists():
         ancestor = ancestor.parent
     if not ancestor.is_dir():
-        raise UsageError(f"{option} {str(path)!r}: {str(ancestor)!r} is not a folder")
+        raise UsageError(f"{option} {named!r}: {str(ancestor)!r} is not a folder")
     # The names still to be created must fit the file system, or the write would fail after the work
     # (pathlib's exists() says False for a name too long rather than raising).
     limit = os.pathconf(ancestor, "PC_NAME_MAX") if hasattr(os, "pathconf") else 255
     for part in Path(os.path.abspath(path)).relative_to(os.path.abspath(ancestor)).parts:
         if len(os.fsencode(part)) > limit:
-            raise UsageError(f"{option} {str(path)!r}: the name {part[:20]!r}... is longer than {limit} bytes")
+            raise UsageError(f"{option} {named!r}: the name {part[:20]!r}... is longer than {limit} bytes")
     try:
         probe = tempfile.TemporaryFile(dir=ancestor)
     except OSError as exc:
-        raise InspectError(f"cannot write {option} {str(path)!r}: {exc.strerror or exc}") from None
+        raise InspectError(f"cannot write {option} {named!r}: {exc.strerror or exc}") from None
     probe.close()
 
 
@@ -189,9 +238,38 @@ def write_atomic(path: Path, write: Callable[[IO[Any]], None], mode: str = "w") 
         write(handle)
 
 
+# A cell a spreadsheet would run as a formula (OWASP "CSV injection"): it starts with one of these.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+INT64_MAX = 2**63 - 1
+
+
+def csv_cell(value: Any) -> Any:
+    """``value`` as a CSV cell: text that would start a formula gets a leading ``'`` (numbers, negative
+    ones included, stay numbers); an integer beyond 64 bits is written whole, as text (pandas' integer
+    columns stop at 2**63 - 1)."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS) and not _NUMBER.fullmatch(value):
+        return "'" + value
+    if isinstance(value, int) and not isinstance(value, bool) and not -INT64_MAX - 1 <= value <= INT64_MAX:
+        return str(value)
+    return value
+
+
+def csv_text(rows: Sequence[Any], columns: Sequence[str] | None = None) -> str:
+    """The rows (dataclasses or mappings) as CSV text, every cell through :func:`csv_cell`: the one
+    CSV writer of the package."""
+    records = [{key: csv_cell(value) for key, value in (r if isinstance(r, Mapping) else flat(r)).items()}
+               for r in rows]
+    # The csv module quotes a field that holds a character of the line terminator ("\n") but not a lone
+    # carriage return, which readers take for the end of the row: then every text cell is quoted.
+    carriage = any(isinstance(value, str) and "\r" in value for record in records for value in record.values())
+    quoting = csv.QUOTE_NONNUMERIC if carriage else csv.QUOTE_MINIMAL
+    return rows_frame(records, columns).to_csv(index=False, lineterminator="\n", quoting=quoting)
+
+
 def write_csv(path: Path, rows: Sequence[Any], columns: Sequence[str] | None = None) -> None:
-    frame = rows_frame(rows, columns)
-    write_atomic(path, lambda f: frame.to_csv(f, index=False, lineterminator="\n"))
+    text = csv_text(rows, columns)
+    write_atomic(path, lambda f: f.write(text))
 
 
 def write_json(path: Path, payload: dict[str, Any]) -> None:

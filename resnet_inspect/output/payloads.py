@@ -152,7 +152,10 @@ def models_payload(entries: Sequence[ModelEntry], rows: Sequence[ModelRow], leve
         "against": rows[0].name,
         "convention": CONVENTION,
         "versions": versions(),
-        "models": [{"label": entry.label, **entry.spec.config()} for entry in entries],
+        "models": [
+            {"label": entry.label, **(entry.spec.config() if entry.spec is not None else dict(entry.report.config))}
+            for entry in entries
+        ],
         "unsupported": {entry.label: _unsupported(entry.report) for entry in entries},
         "columns": list(table[0]),
         "rows": table,

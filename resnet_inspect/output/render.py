@@ -7,11 +7,12 @@ The tables of ``compare`` and ``memory`` are in :mod:`resnet_inspect.output.comp
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import os
 from collections.abc import Callable, Iterator, Sequence
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 from rich.text import Text
 
 from resnet_inspect.analysis.crosscheck import ConvCheck, Verification
@@ -19,14 +20,22 @@ from resnet_inspect.analysis.flops import CONVENTION_LINE
 from resnet_inspect.analysis.paper import PaperRow
 from resnet_inspect.analysis.records import Level, Totals, UnitRow, Unsupported, flat
 from resnet_inspect.analysis.report import Report
-from resnet_inspect.output.columns import SUMMARY_VIEW, UNKNOWN, add_columns, cells, count, giga, signed
+from resnet_inspect.output.columns import PAPER_VIEW, SUMMARY_VIEW, VERIFY_VIEW, count, signed
+from resnet_inspect.output.fit import UNLIMITED, Sheet, print_sheet
+from resnet_inspect.units import si
 
 
-def make_console(stderr: bool = False) -> Console:
-    """A console that does not wrap wide tables when output is piped or captured."""
+def make_console(stderr: bool = False, wide: bool = False) -> Console:
+    """The console whose width every table fits (:mod:`resnet_inspect.output.fit`).
+
+    A terminal: its width, or ``COLUMNS`` when set. A pipe or a file: ``COLUMNS`` when set, else no limit
+    (every table whole, at its natural width, lines as long as they need). ``wide`` (``--wide``): no limit
+    even on a terminal, whose lines then run over.
+    """
     console = Console(stderr=stderr)
-    if not console.is_terminal:
-        console = Console(stderr=stderr, width=160)
+    columns = os.environ.get("COLUMNS", "")
+    if wide or not (console.is_terminal or columns.isdigit()):
+        console = Console(stderr=stderr, width=UNLIMITED)
     return console
 
 
@@ -55,12 +64,17 @@ def build_progress(console: Console, total: int) -> Iterator[Callable[[int, str]
         yield step
 
 
-def summary_table(rows: Sequence[UnitRow], level: Level, title: str | None = None) -> Table:
-    table = Table(title=title, header_style="bold")
-    add_columns(table, SUMMARY_VIEW, level.value.capitalize())
-    for row in rows:
-        table.add_row(*cells(SUMMARY_VIEW, flat(row)))
-    return table
+def summary_sheet(rows: Sequence[UnitRow], level: Level) -> Sheet:
+    return Sheet(SUMMARY_VIEW, tuple(flat(row) for row in rows), headers={"name": level.value.capitalize()})
+
+
+def bounded(value: int | None, counted: int, totals: Totals) -> str:
+    """A total, or when layers are unsupported a lower bound that names them: '≥ X (N layers of types T unknown)'."""
+    if value is not None:
+        return si(value)
+    layers = f"{totals.unsupported} layer{'s' if totals.unsupported > 1 else ''}"
+    types = f"type{'s' if len(totals.unsupported_types) > 1 else ''} {', '.join(totals.unsupported_types)}"
+    return f"≥ {si(counted)} ({layers} of {types} unknown)"
 
 
 def totals_text(totals: Totals) -> Text:
@@ -71,22 +85,16 @@ def totals_text(totals: Totals) -> Text:
                 f"non-trainable {count(totals.non_trainable)})\n")
     text.append("Split: ", style="bold")
     text.append(
-        f"weights {count(split.weights)}, biases {count(split.biases)}, BN γ/β {count(split.bn_trainable)}, "
-        f"BN μ/σ² {count(split.bn_non_trainable)}"
+        f"weights {count(split.weights)}, biases {count(split.biases)}, norm γ/β {count(split.bn_trainable)}, "
+        f"norm μ/σ² {count(split.bn_non_trainable)}"
         + (f", other {count(split.other)}" if split.other else "")
         + "\n"
     )
     text.append("MACs: ", style="bold")
-    text.append(giga(totals.macs))
-    text.append("   FLOPs: ", style="bold")
-    text.append(giga(totals.flops))
+    text.append(bounded(totals.macs, totals.macs_counted, totals))
+    text.append("\nFLOPs: " if totals.unsupported else "   FLOPs: ", style="bold")
+    text.append(bounded(totals.flops, totals.flops_counted, totals))
     text.append(f"   layers: {totals.layers}")
-    if totals.unsupported:
-        text.append(
-            f"\nFLOPs unknown: {totals.unsupported} unsupported layer(s); the supported ones count "
-            f"{giga(totals.macs_counted)} MACs, {giga(totals.flops_counted)} FLOPs",
-            style="yellow",
-        )
     return text
 
 
@@ -98,7 +106,7 @@ def print_unsupported(console: Console, unsupported: Sequence[Unsupported]) -> N
 def print_report(console: Console, report: Report, level: Level, heading: str) -> None:
     console.print(Text(heading, style="bold"))
     console.print(Text(CONVENTION_LINE, style="dim"))
-    console.print(summary_table(report.rows(level), level))
+    print_sheet(console, summary_sheet(report.rows(level), level))
     console.print(totals_text(report.totals))
     print_unsupported(console, report.unsupported)
 
@@ -124,40 +132,38 @@ def conv_check_text(conv: ConvCheck) -> Text:
     )
 
 
-def verification_table(verification: Verification) -> Table:
-    table = Table(title="FLOPs: ours beside TensorFlow's profiler, per layer type", header_style="bold")
-    table.add_column("Layer type", no_wrap=True)
-    table.add_column("Layers", justify="right")
-    table.add_column("Ours", justify="right")
-    table.add_column("TensorFlow", justify="right")
-    table.add_column("TF op kinds")
-    table.add_column("TF - ours", justify="right")
-    for row in verification.rows:
-        ops = ", ".join(f"{op} {count(flops)}" for op, flops in row.tf_ops)
-        table.add_row(
-            row.layer_type,
-            str(row.layers),
-            UNKNOWN if row.ours is None else count(row.ours),
-            count(row.tf),
-            ops,
-            "agree" if row.difference == 0 else signed(row.difference),
-        )
+def verification_sheet(verification: Verification) -> Sheet:
+    rows = [
+        {
+            "layer_type": row.layer_type,
+            "layers": str(row.layers),
+            "ours": row.ours,
+            "tf": row.tf,
+            "tf_ops": ", ".join(f"{op} {count(flops)}" for op, flops in row.tf_ops),
+            "difference": "agree" if row.difference == 0 else signed(row.difference),
+        }
+        for row in verification.rows
+    ]
     ours = verification.ours_total
-    table.add_row(
-        "Total",
-        "",
-        UNKNOWN if ours is None else count(ours),
-        count(verification.tf_total),
-        "",
-        signed(None if ours is None else verification.tf_total - ours),
-        style="bold",
+    rows.append({
+        "layer_type": "Total",
+        "layers": "",
+        "ours": ours,
+        "tf": verification.tf_total,
+        "tf_ops": "",
+        "difference": signed(None if ours is None else verification.tf_total - ours),
+    })  # fmt: skip
+    return Sheet(
+        VERIFY_VIEW,
+        tuple(rows),
+        title="FLOPs: ours beside TensorFlow's profiler, per layer type",
+        styles=(None,) * len(verification.rows) + ("bold",),
     )
-    return table
 
 
 def print_verification(console: Console, verification: Verification) -> None:
     console.print(Text(f"TensorFlow cross-check: {verification.method}", style="dim"))
-    console.print(verification_table(verification))
+    print_sheet(console, verification_sheet(verification))
     for row in verification.rows:
         if row.note:  # why the two counts differ: a convention, stated once per layer type
             console.print(Text(f"{row.layer_type} ({signed(row.difference)}): {row.note}"))
@@ -167,32 +173,16 @@ def print_verification(console: Console, verification: Verification) -> None:
 # --- the paper's Table 1 (paper) -------------------------------------------------------------------
 
 
-def paper_table(rows: Sequence[PaperRow]) -> Table:
-    table = Table(title="Table 1 of the paper beside our v1 networks (224x224, no conv bias)", header_style="bold")
-    table.add_column("Network", no_wrap=True)
-    table.add_column("Our MACs", justify="right")
-    table.add_column("Paper", justify="right")
-    table.add_column("Difference", justify="right")
-    table.add_column("Within 2%", justify="center")
-    table.add_column("Our trainable params", justify="right")
-    table.add_column("Published", justify="right")
-    table.add_column("Equal", justify="center")
-    for row in rows:
-        table.add_row(
-            row.name,
-            f"{row.macs / 1e9:.3f} G",
-            f"{row.paper_macs / 1e9:.1f} G",
-            f"{row.difference * 100:+.2f}%",
-            "yes" if row.within_tolerance else "NO",
-            count(row.trainable),
-            count(row.published_params),
-            "yes" if row.params_equal else "NO",
-        )
-    return table
+def paper_sheet(rows: Sequence[PaperRow]) -> Sheet:
+    return Sheet(
+        PAPER_VIEW,
+        tuple(dataclasses.asdict(row) for row in rows),
+        title="Table 1 of the paper beside our v1 networks (224x224, no conv bias)",
+    )
 
 
 def print_paper(console: Console, rows: Sequence[PaperRow], citation: str, params_source: str) -> None:
     console.print(Text(CONVENTION_LINE, style="dim"))
-    console.print(paper_table(rows))
+    print_sheet(console, paper_sheet(rows))
     console.print(Text(f"Paper: {citation}", style="dim"))
     console.print(Text(f"Published parameter counts: {params_source}", style="dim"))

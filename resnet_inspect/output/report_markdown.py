@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+from typing import Any
 
 from resnet_inspect.analysis.flops import CONVENTION
 from resnet_inspect.analysis.memory import Dtype
@@ -18,17 +20,55 @@ from resnet_inspect.output.columns import (
     md_table,
     mib,
 )
+from resnet_inspect.output.memory_tables import measured_text
 from resnet_inspect.output.payloads import versions
+
+# Within a line, what starts Markdown or HTML syntax: a link or image needs '[', a code span '`', emphasis
+# '*' or a word-bound '_', HTML '<' or '&', GitHub's math '$'. Pipes are escaped by md_table.
+_INLINE = re.compile(r"[\\`*\[\]<>&$~#]|(?<![A-Za-z0-9])_|_(?![A-Za-z0-9])")
+# At the start of a line, what makes a list item or a heading underline.
+_LINE_START = re.compile(r"^(?:([-+=])|(\d+)([.)]))")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _visible(text: str) -> str:
+    """Control characters as their escapes (a newline as a backslash and ``n``): the text stays on its line."""
+    return _CONTROL.sub(lambda m: _ESCAPES.get(m[0], f"\\x{ord(m[0]):02x}"), text)
+
+
+def md_text(text: str) -> str:
+    """Text that may come from an input file (a model's or a layer's name, a bench CSV's device and
+    precision, its file name) as literal Markdown: on one line, nothing in it read as syntax."""
+    escaped = _INLINE.sub(lambda m: "\\" + m[0], _visible(text))
+    return _LINE_START.sub(lambda m: "\\" + m[1] if m[1] else f"{m[2]}\\{m[3]}", escaped)
+
+
+def md_code_body(text: str) -> str:
+    """What goes between the single backticks of a code span so that it shows ``text`` literally: the text
+    itself, or (when it holds backticks) a longer fence with the text inside."""
+    text = _visible(text)
+    if "`" not in text:
+        return text
+    fence = "`" * max(len(run) for run in re.findall(r"`+", text))
+    return f"{fence} {text} {fence}"
+
+
+def md_code(text: str) -> str:
+    """``text`` as a code span that shows it literally."""
+    return f"`{md_code_body(text)}`"
 
 
 def unit_table(bundle: Bundle, level: Level) -> str:
-    return md_columns_table(MARKDOWN_VIEW, merged_rows(bundle, level), level.value)
+    # md_columns_table puts each name in a code span: a name from a --model file stays inside it
+    rows = [row | {"name": md_code_body(row["name"])} for row in merged_rows(bundle, level)]
+    return md_columns_table(MARKDOWN_VIEW, rows, level.value)
 
 
 def _memory_section(bundle: Bundle) -> list[str]:
     t = bundle.totals
     params = bundle.report.totals.params
-    alive = ", ".join(f"`{name}`" for name in t.peak_tensors)
+    alive = ", ".join(md_code(name) for name in t.peak_tensors)
     lines = [
         "## Memory",
         "",
@@ -38,7 +78,8 @@ def _memory_section(bundle: Bundle) -> list[str]:
         f"- Parameters: **{mib(t.param_bytes)} MiB** ({count(params)} x {Dtype(t.dtype).bytes} bytes).",
         f"- Activations, every layer output: {mib(t.activation_bytes)} MiB.",
         f"- Inference peak: **{mib(t.inference_peak_bytes)} MiB**, the largest set of tensors alive at once when the "
-        f"layers run in graph order (residual branches kept alive until their add), reached while `{t.peak_layer}` "
+        "layers run in graph order (residual branches kept alive until their add), reached while "
+        f"{md_code(t.peak_layer)} "
         f"runs with {len(t.peak_tensors)} tensors alive: {alive}.",
         f"- Training activation memory: **{mib(t.training_activation_bytes)} MiB** in {t.saved_tensors} tensors "
         "saved for the backward pass (a conv or dense layer keeps its input, BN its input, ReLU its output, max pool "
@@ -46,12 +87,7 @@ def _memory_section(bundle: Bundle) -> list[str]:
     ]
     m = bundle.measured
     if m is not None:
-        ratio = "" if m.ratio is None else f", {m.ratio:.2f}x the estimate"
-        lines.append(
-            f"- Measured on {m.device}: **{mib(m.peak_bytes)} MiB** ({m.method}; median of "
-            f"{len(m.passes)} passes: {', '.join(mib(p) for p in m.passes)} MiB), against the estimated "
-            f"{mib(m.estimate_bytes)} MiB: difference {m.difference_bytes / 2**20:+,.1f} MiB{ratio}."
-        )
+        lines.append(f"- Measured peak: {measured_text(m)} ({m.method}).")
     lines += [
         "",
         "Arithmetic intensity (FLOPs/byte in the tables) = FLOPs / bytes moved, where each layer reads its inputs "
@@ -81,19 +117,26 @@ def _receptive_section(bundle: Bundle) -> list[str]:
     lines.append(
         md_table(
             ("stage", "RF", "jump"),
-            [(f"`{u.name}`", known(u.receptive_field), known(u.jump)) for u in bundle.units[Level.STAGE]],
+            [(md_code(u.name), known(u.receptive_field), known(u.jump)) for u in bundle.units[Level.STAGE]],
         )
     )
     return lines
+
+
+def _bench_row(row: Any) -> dict[str, Any]:
+    """A bench row for the Markdown table: its text from the file escaped."""
+    data = flat(row)
+    return data | {key: md_text(data[key]) for key in ("device", "precision")}
 
 
 def _latency_section(bundle: Bundle) -> list[str]:
     return [
         "## Latency",
         "",
-        f"From `{bundle.bench_name}` (written by `resnet-inspect bench --csv`): forward-pass time per batch.",
+        f"From {md_text(bundle.bench_name or '')} (written by `resnet-inspect bench --csv`): forward-pass time "
+        "per batch.",
         "",
-        md_columns_table(LATENCY_VIEW, [flat(r) for r in bundle.bench], left=4),
+        md_columns_table(LATENCY_VIEW, [_bench_row(r) for r in bundle.bench], left=4),
         "",
         f"![Latency and throughput against batch size]({LATENCY_PNG})",
     ]
@@ -103,9 +146,9 @@ def _head_sections(bundle: Bundle) -> list[str]:
     """Title, what made the report, its configuration and the FLOP convention."""
     config = dict(bundle.report.config)
     return [
-        f"# {bundle.report.model_name}",
+        f"# {md_text(bundle.report.model_name)}",
         "",
-        bundle.heading,
+        md_text(bundle.heading),
         "",
         "Made by `resnet-inspect report`; every number is derived from the built Keras model. Tables: "
         + ", ".join(f"[{name}]({name})" for name in (*CSV_FILES.values(), JSON))
@@ -115,7 +158,7 @@ def _head_sections(bundle: Bundle) -> list[str]:
         "",
         md_table(
             ("setting", "value"),
-            [(key, f"`{json.dumps(value)}`") for key, value in config.items()]
+            [(md_text(key), md_code(json.dumps(value))) for key, value in config.items()]
             + [("memory dtype", f"`{bundle.totals.dtype}`"), ("memory batch size", str(bundle.totals.batch_size))],
             left=2,
         ),
@@ -138,11 +181,11 @@ def _totals_section(bundle: Bundle) -> list[str]:
             f"non-trainable {count(totals.non_trainable)})",
         ),
         ("weights, biases", f"{count(split.weights)}, {count(split.biases)}"),
-        ("BN γ/β, BN μ/σ²", f"{count(split.bn_trainable)}, {count(split.bn_non_trainable)}"),
+        ("norm γ/β, norm μ/σ²", f"{count(split.bn_trainable)}, {count(split.bn_non_trainable)}"),
         ("MACs", giga(totals.macs)),
         ("FLOPs", giga(totals.flops)),
         ("layers", str(totals.layers)),
-        ("unsupported layers", ", ".join(u.name for u in bundle.report.unsupported) or "none"),
+        ("unsupported layers", ", ".join(md_text(u.name) for u in bundle.report.unsupported) or "none"),
     ]
     return ["## Totals", "", md_table(("", ""), rows, left=2)]
 
