@@ -1,8 +1,9 @@
-"""Regenerate the reference reports under reports/ for the six default depths.
+"""Regenerate the reference reports under reports/: the six default depths and a few family members.
 
     python scripts/make_reports.py
 
-Each report is made by the CLI itself (``resnet-inspect report --depth D --out reports/resnetD``:
+Each report is made by the CLI itself (``resnet-inspect report --depth D --out reports/resnetD``, or
+``--arch NAME --out reports/NAME`` for a member of the family:
 stages/blocks/layers CSV, report.json, report.md and its PNG charts), so the files are
 exactly what a user gets. tests/test_reports.py fails when they differ from what the tool
 now produces (text files byte for byte, PNGs by existence and pixel size): rerun this
@@ -17,11 +18,17 @@ from pathlib import Path
 from resnet_inspect.model.spec import DEPTHS
 
 REPORTS = Path(__file__).resolve().parent.parent / "reports"
+# Members of the family as published (resnet-inspect archs), one of each kind of block change.
+FAMILY_REPORTS = ("resnet50-v1.5", "resnext50_32x4d", "seresnet50")
+# Folder under reports/ -> the network options of its report.
+REFERENCES: dict[str, list[str]] = {f"resnet{depth}": ["--depth", str(depth)] for depth in DEPTHS} | {
+    name: ["--arch", name] for name in FAMILY_REPORTS
+}
 
 
-def report_commands(depth: int, out: Path) -> list[list[str]]:
-    """The CLI argument lists that make the reference files of one depth inside ``out``."""
-    return [["report", "--depth", str(depth), "--out", str(out)]]
+def report_commands(name: str, out: Path) -> list[list[str]]:
+    """The CLI argument lists that make the reference files of ``name`` (a folder of reports/) in ``out``."""
+    return [["report", *REFERENCES[name], "--out", str(out)]]
 
 
 def main() -> int:
@@ -30,8 +37,8 @@ def main() -> int:
     from resnet_inspect.cli import app
 
     runner = CliRunner()
-    for depth in DEPTHS:
-        for args in report_commands(depth, REPORTS / f"resnet{depth}"):
+    for name in REFERENCES:
+        for args in report_commands(name, REPORTS / name):
             result = runner.invoke(app, args)
             if result.exit_code != 0:
                 sys.stderr.write(result.output)

@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 
 from resnet_inspect.bench.plan import BENCH_COLUMNS
 from resnet_inspect.cli import app
+from resnet_inspect.model.family import MEMBERS
 
 SMALL = ["--depth", "18", "--input-size", "32"]
 BUNDLE = ["blocks.csv", "blocks.png", "layers.csv", "memory.png", "report.json", "report.md", "stages.csv"]
@@ -97,7 +98,8 @@ def test_memory_measure_shows_the_measured_peak(tmp_path: Path) -> None:
          "Error: --input-size cannot be used with --bench: the chart shows the bench file as it is\n"),
         (["plot", "resnet19", "--out", "a.png"],
          "Error: unknown model name 'resnet19'; known models: resnet18, resnet34, resnet50, resnet101, resnet152, "
-         "resnet200, optionally with a version suffix (-v1, -v2)\n"),
+         "resnet200, optionally with a version suffix (-v1, -v2); the family (`resnet-inspect archs`): "
+         + ", ".join(name for name in MEMBERS if MEMBERS[name].spec.arch is not None) + "\n"),
         (["plot", "resnet18", "resnet18", "--out", "a.png"],
          "Error: 'resnet18' and 'resnet18' are the same network; name each once\n"),
         (["plot", "--bench", "missing.csv", "--out", "a.png"], "Error: --bench 'missing.csv': no such file; give the CSV file written by resnet-inspect bench --csv\n"),

@@ -287,6 +287,30 @@ def test_cli_model_comparison(tmp_path: Path, build) -> None:
     assert [r["params"] for r in doc["rows"]] == counts
     assert [m["depth"] for m in doc["models"]] == [18, 34, 50]
     assert doc["columns"] == list(rows[0])
+    # the features map's receptive field by hand: the 7x7/2 stem and 3x3/2 pool give 11 pixels at a jump of
+    # 4; each 3x3 conv adds 2 x the jump it sees, and the first of stages 2-4 doubles the jump after it
+    assert [(int(r["receptive_field"]), int(r["jump"])) for r in rows] == [
+        (receptive_field(threes), 32) for threes in ((4, 4, 4, 4), (6, 8, 12, 6), (3, 4, 6, 3))
+    ]
+    assert "Activation memory (one float32 image) and receptive field" in out
+    # the activation memory is the memory command's, for the same network
+    memory_json = tmp_path / "memory.json"
+    assert run("memory", "--depth", "18", "--input-size", "32", "--json", str(memory_json)).exit_code == 0
+    memory = json.loads(memory_json.read_text())["memory"]
+    assert doc["rows"][0]["inference_peak_bytes"] == memory["inference_peak_bytes"]
+    assert doc["rows"][0]["training_activation_bytes"] == memory["training_activation_bytes"]
+    assert all(0 < r["inference_peak_bytes"] <= r["activation_bytes"] for r in doc["rows"])
+
+
+def receptive_field(threes: tuple[int, ...]) -> int:
+    """The features map's receptive field of a v2 ResNet whose stages hold ``threes`` 3x3 convs each."""
+    field, jump = 7 + 2 * 2, 4  # 7x7 conv at stride 2, then the 3x3 max pool at stride 2
+    for stage, convs in enumerate(threes):
+        for conv in range(convs):
+            field += 2 * jump
+            if stage > 0 and conv == 0:
+                jump *= 2
+    return field
 
 
 def test_cli_versions_suffix_and_option(tmp_path: Path, build) -> None:

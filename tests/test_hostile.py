@@ -247,9 +247,9 @@ DEPTHS = "valid depths: 18, 34, 50, 101, 152, 200"
 BLOCKS = "--blocks must be comma-separated positive integers such as 3,4,6,3, got"
 INPUT = "--input-size must be N or HxW (e.g. 224 or 192x256), got"
 NOT_INT = "Input should be a valid integer, unable to parse string as an integer"
+FAMILY = ", ".join(name for name in MEMBERS if MEMBERS[name].spec.arch is not None)
 NAMES = ("known blocks: regular, bottleneck; models: resnet18, resnet34, resnet50, resnet101, resnet152, resnet200 "
-         "(optionally with a version suffix: -v1, -v2); the family (`resnet-inspect archs`): "
-         + ", ".join(name for name in MEMBERS if MEMBERS[name].spec.arch is not None))
+         "(optionally with a version suffix: -v1, -v2); the family (`resnet-inspect archs`): " + FAMILY)
 COLUMNS = ("batch_size, device, precision, xla, mean_ms, p50_ms, p90_ms, p99_ms, std_ms, images_per_s, "
            "gflops_per_s, pct_of_peak")
 NO_BENCH_COLUMNS = f"lacks the column(s) {COLUMNS}; a bench CSV (resnet-inspect bench --csv) has {COLUMNS}"
@@ -426,7 +426,8 @@ CASES: list[Case] = [
          "Error: cannot mix blocks (regular) with models (resnet50): compare blocks with blocks, or models with "
          "models\n"),
     case("compare-bad-version", ["compare", "resnet50-v3", "resnet18"], 2,
-         "Error: unknown version 'v3' in 'resnet50-v3'; known versions: v1, v2\n"),
+         "Error: unknown version 'v3' in 'resnet50-v3'; known versions: v1, v2 (and the family's resnet50-v1.5: "
+         "`resnet-inspect archs`)\n"),
     case("compare-filters-zero", ["compare", "regular", "bottleneck", "--filters", "0"], 2,
          "Error: --filters must be a positive integer, got 0\n"),
     case("compare-filters-negative", ["compare", "regular", "bottleneck", "--filters", "-4"], 2,
@@ -522,7 +523,7 @@ CASES: list[Case] = [
          f"Error: --out '{{null.png}}' {NOT_REGULAR}; give a file path\n"),
     case("plot-unknown-model", ["plot", "resnet51", "resnet18", "--out", "{out}/c.png"], 2,
          "Error: unknown model name 'resnet51'; known models: resnet18, resnet34, resnet50, resnet101, resnet152, "
-         "resnet200, optionally with a version suffix (-v1, -v2)\n"),
+         f"resnet200, optionally with a version suffix (-v1, -v2); the family (`resnet-inspect archs`): {FAMILY}\n"),
     case("plot-models-and-bench", ["plot", "resnet50", "--bench", "{bench_ok.csv}", "--out", "{out}/c.png"], 2,
          "Error: give model names or --bench, not both\n"),
     case("plot-bench-missing", ["plot", "--bench", "{out}/none.csv", "--out", "{out}/c.png"], 2,

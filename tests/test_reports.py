@@ -17,7 +17,6 @@ import pytest
 from typer.testing import CliRunner
 
 from resnet_inspect.cli import app
-from resnet_inspect.model.spec import DEPTHS
 
 ROOT = Path(__file__).resolve().parent.parent
 _spec = importlib.util.spec_from_file_location("make_reports", ROOT / "scripts" / "make_reports.py")
@@ -60,10 +59,10 @@ def cached_builds(monkeypatch: pytest.MonkeyPatch, build) -> None:
     monkeypatch.setattr(inspect_module, "inspect_spec", inspect_spec)
 
 
-@pytest.mark.parametrize("depth", list(DEPTHS))
-def test_reference_reports_are_current(depth: int, tmp_path: Path, cached_builds: None) -> None:
-    reference = ROOT / "reports" / f"resnet{depth}"
-    for args in make_reports.report_commands(depth, tmp_path):
+@pytest.mark.parametrize("name", list(make_reports.REFERENCES))
+def test_reference_reports_are_current(name: str, tmp_path: Path, cached_builds: None) -> None:
+    reference = ROOT / "reports" / name
+    for args in make_reports.report_commands(name, tmp_path):
         result = CliRunner().invoke(app, args)
         assert result.exit_code == 0, result.output
     produced = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*") if p.is_file())

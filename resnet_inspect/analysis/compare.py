@@ -26,11 +26,13 @@ from resnet_inspect.analysis.compare_names import (  # noqa: F401  (the command'
     model_names,
     parse_model_name,
     parse_names,
+    unknown_model,
     version_names,
 )
+from resnet_inspect.analysis.memory import MemoryTotals, memory_totals
 from resnet_inspect.analysis.records import Level, Shape, Totals, UnitRow
 from resnet_inspect.analysis.report import Report
-from resnet_inspect.errors import UsageError
+from resnet_inspect.errors import InspectError, UsageError
 from resnet_inspect.model import naming
 from resnet_inspect.model.design import Design
 from resnet_inspect.model.spec import BlockKind, DataFormat, ResNetSpec, Version, check_positive
@@ -280,10 +282,34 @@ class ModelRow:
         return report.rows(Level.STAGE if report.grouped else Level.LAYER)
 
     @property
-    def features_shape(self) -> Shape:
-        """Output of the last block layer: the map the head pools (the seeds' 7x7x512 or 7x7x2048 at 224)."""
+    def features(self) -> UnitRow:
+        """The last block layer: the map the head pools (the seeds' 7x7x512 or 7x7x2048 at 224)."""
         body = [row for row in self.stages if row.name not in (naming.STEM, naming.HEAD)]
-        return body[-1].output_shape if body else self.stages[-1].output_shape
+        return body[-1] if body else self.stages[-1]
+
+    @property
+    def features_shape(self) -> Shape:
+        return self.features.output_shape
+
+    @property
+    def memory(self) -> MemoryTotals | None:
+        """Activation memory of one float32 image (the liveness peak of inference, every output, what
+        training keeps); None for a model whose shapes are dynamic."""
+        try:
+            return memory_totals(self.entry.report)
+        except InspectError:
+            return None
+
+    def memory_fields(self) -> dict[str, int | None]:
+        """The activation memory and the features map's receptive field, as compare shows and exports them."""
+        memory = self.memory
+        return {
+            "inference_peak_bytes": None if memory is None else memory.inference_peak_bytes,
+            "activation_bytes": None if memory is None else memory.activation_bytes,
+            "training_activation_bytes": None if memory is None else memory.training_activation_bytes,
+            "receptive_field": self.features.receptive_field,
+            "jump": self.features.jump,
+        }
 
 
 def model_specs(

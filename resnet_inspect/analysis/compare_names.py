@@ -55,6 +55,15 @@ def known_names() -> str:
     )
 
 
+def unknown_model(name: str) -> UsageError:
+    """The error for a name that names no model (``plot``, and ``compare`` beside ``--model``)."""
+    suffixes = ", ".join(f"-{v}" for v in version_names())
+    return UsageError(
+        f"unknown model name {name!r}; known models: {', '.join(model_names())}, optionally with a version "
+        f"suffix ({suffixes}); the family (`resnet-inspect archs`): {', '.join(family_names())}"
+    )
+
+
 def parse_model_name(text: str) -> ModelName | None:
     """``resnet50`` / ``resnet50-v1`` / ``resnext50_32x4d`` -> ModelName; None when ``text`` names no model."""
     label = text.strip().lower()
@@ -69,8 +78,11 @@ def parse_model_name(text: str) -> ModelName | None:
         try:
             version = Version(match.group(2))
         except ValueError:
+            members = [name for name in family_names() if name.startswith(f"{MODEL_PREFIX}{match.group(1)}-")]
+            also = f" (and the family's {', '.join(members)}: `resnet-inspect archs`)" if members else ""
             raise UsageError(
                 f"unknown version {match.group(2)!r} in {text!r}; known versions: {', '.join(version_names())}"
+                f"{also}"
             ) from None
     return ModelName(label=label, depth=int(match.group(1)), version=version)
 

@@ -135,7 +135,7 @@ def _model_name(name: str) -> core.ModelName:
     """The one model name beside --model (parse_names wants two names)."""
     parsed = core.parse_model_name(name)
     if parsed is None:
-        raise UsageError(f"unknown model name {name!r}; known models: {', '.join(core.model_names())}")
+        raise core.unknown_model(name)
     return parsed
 
 

@@ -64,10 +64,7 @@ def plot(
         for name in models:
             parsed = compare.parse_model_name(name)
             if parsed is None:
-                raise UsageError(
-                    f"unknown model name {name!r}; known models: {', '.join(compare.model_names())}, optionally "
-                    f"with a version suffix ({', '.join('-' + v for v in compare.version_names())})"
-                )
+                raise compare.unknown_model(name)
             names.append(parsed)
         specs = compare.model_specs(names, network.spec_for, network.member_spec)
         check_png(out)

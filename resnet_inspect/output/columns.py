@@ -241,6 +241,15 @@ MODEL_VIEW = (
     _ratio("flops"),
 )
 MODEL_NAME = Column("name", "Model", text=True, left=True)
+# compare's activation memory (one float32 image) and the receptive field of the features map
+MODEL_MEMORY_VIEW = (
+    MODEL_NAME,
+    replace(UNIT["activation_bytes"], field="inference_peak_bytes", header="Inference peak"),
+    replace(UNIT["activation_bytes"], header="All outputs", drop=1),
+    replace(UNIT["activation_bytes"], field="training_activation_bytes", header="Training"),
+    replace(UNIT["receptive_field"], drop=0),
+    replace(UNIT["jump"], drop=0),
+)
 # compare's per-stage tables: one column per stage, the stage's name as header.
 STAGE_PARAMS = Column("", "", fmt=count, short=short_count)
 STAGE_MACS = Column("", "", fmt=mega, scale=SI_MEGA)

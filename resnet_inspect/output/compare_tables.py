@@ -14,6 +14,7 @@ from resnet_inspect.analysis.frame import format_shape
 from resnet_inspect.analysis.records import flat
 from resnet_inspect.output.columns import (
     BLOCK_PARTS_VIEW,
+    MODEL_MEMORY_VIEW,
     MODEL_NAME,
     MODEL_VIEW,
     SPLIT_VIEW,
@@ -26,7 +27,7 @@ from resnet_inspect.output.columns import (
     times,
 )
 from resnet_inspect.output.fit import Sheet, print_sheet
-from resnet_inspect.output.render import print_unsupported
+from resnet_inspect.output.render import bounded, print_unsupported
 
 NONE_YET = "—"
 
@@ -146,6 +147,14 @@ def model_split_sheet(rows: Sequence[ModelRow]) -> Sheet:
     return Sheet((MODEL_NAME, *SPLIT_VIEW), cells, title="Parameter split")
 
 
+def model_memory_sheet(rows: Sequence[ModelRow]) -> Sheet:
+    cells = tuple({"name": model_label(row, rows)} | row.memory_fields() for row in rows)
+    return Sheet(
+        MODEL_MEMORY_VIEW, cells,
+        title="Activation memory (one float32 image) and receptive field of the features map (input pixels)",
+    )
+
+
 def model_stage_sheet(rows: Sequence[ModelRow], stages: Sequence[str], field: str, title: str) -> Sheet:
     """One row per model, one column per stage: the stage's ``field`` (params as a count, MACs in one unit
     for the whole table, the one its values need)."""
@@ -172,10 +181,15 @@ def print_model_comparison(
     console.print(Text(CONVENTION_LINE, style="dim"))
     print_sheet(console, models_sheet(rows))
     print_sheet(console, model_split_sheet(rows))
+    print_sheet(console, model_memory_sheet(rows))
     if stages:
         print_sheet(console, model_stage_sheet(rows, stages, "params", "Parameters per stage"))
         print_sheet(console, model_stage_sheet(rows, stages, "macs", "MACs per stage"))
     for row in rows:
         if row.totals.unsupported:
-            message = f"{row.name}: {row.totals.unsupported} unsupported layer(s), its MACs/FLOPs are unknown"
+            totals = row.totals
+            message = (
+                f"{row.name}: MACs {bounded(totals.macs, totals.macs_counted, totals)}, "
+                f"FLOPs {bounded(totals.flops, totals.flops_counted, totals)}"
+            )
             console.print(Text(message, style="yellow"))

@@ -93,6 +93,7 @@ def model_table(rows: Sequence[ModelRow], level: CompareLevel) -> list[dict[str,
             "output_shape": row.output_shape,
             "features_shape": row.features_shape,
             **flat(row.totals),
+            **row.memory_fields(),
             **{f"{key}_diff": value for key, value in row.diff.items()},
             **{f"{key}_ratio": value for key, value in row.ratio.items()},
         }
