@@ -351,7 +351,8 @@ def test_cli_exports_are_deterministic(tmp_path: Path) -> None:
         (["resnet50", "resnet42"], f"Error: unknown name 'resnet42'; known {core.known_names()}\n"),
         (["regular", "basic"], f"Error: unknown name 'basic'; known {core.known_names()}\n"),
         (["resnet50", "resnet50-v9"], "Error: unknown version 'v9' in 'resnet50-v9'; known versions: "
-         + ", ".join(v for v in core.version_names()) + "\n"),
+         + ", ".join(v for v in core.version_names())
+         + " (and the family's resnet50-v1.5: `resnet-inspect archs`)\n"),
         (["resnet50", "ResNet50"], "Error: 'resnet50' is named twice; name each block or model once\n"),
         (["resnet50", "resnet50-v2"], "Error: 'resnet50' and 'resnet50-v2' are the same network; name each once\n"),
         (["regular", "bottleneck", "--filters", "0"], "Error: --filters must be a positive integer, got 0\n"),
