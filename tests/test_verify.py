@@ -186,3 +186,37 @@ def test_verify_keras_ops_grouped_convs_and_activations_are_explained() -> None:
     assert "Sigmoid" in rows["Activation"].note
     assert OUTSIDE not in rows
     assert _note("Mystery", ["Mul"]) == UNEXPLAINED
+
+
+def test_verify_explains_layer_norm_normalization_and_gelu_by_hand() -> None:
+    """ConvNeXt's other rows: each difference is the one its note states, recomputed here by hand for a
+    (rows, channels) input, and no row is left 'unexplained'."""
+    from resnet_inspect._tf import keras
+    from resnet_inspect.analysis.crosscheck import UNEXPLAINED
+    from resnet_inspect.analysis.inspection import inspect_model
+    from resnet_inspect.analysis.tfprofile import verify_model
+
+    rows_, channels = 4, 8
+    n = rows_ * channels
+    L = keras.layers
+    x = keras.Input((rows_, channels))
+    y = L.Normalization(mean=[0.5] * channels, variance=[2.0] * channels)(x)
+    y = L.Activation("gelu")(L.LayerNormalization()(y))
+    model = keras.Model(x, y)
+    verification = verify_model(model, inspect_model(model))
+    rows = rows_of(verification)
+
+    # LayerNormalization: TF 9 per element + 4 per row; ours 7 per element + 4 per row.
+    layer_norm = rows["LayerNormalization"]
+    assert (layer_norm.tf, layer_norm.ours) == (9 * n + 4 * rows_, 7 * n + 4 * rows_)
+    assert "9 per element" in layer_norm.note and "7" in layer_norm.note
+    # Normalization: both (x - mean) / sigma per element; TF adds max(sqrt(var), eps) per channel.
+    normalization = rows["Normalization"]
+    assert (normalization.tf, normalization.ours) == (2 * n + channels, 2 * n)
+    assert "1 per channel" in normalization.note
+    # GELU as Keras writes it, 0.5 x erfc(-x / sqrt 2): TF counts 3 multiplies and a negation per element
+    # and nothing for Erfc, which is named in the note.
+    gelu = rows["Activation"]
+    assert gelu.tf == 4 * n and dict(gelu.tf_ops)["Erfc"] == 0
+    assert "Erfc" in gelu.note
+    assert all(row.note != UNEXPLAINED for row in verification.rows)

@@ -34,14 +34,17 @@ CALL_OPS = frozenset({"PartitionedCall", "StatefulPartitionedCall"})
 CONV_LAYERS = frozenset({"Conv1D", "Conv2D", "Conv3D"})
 CONV_OPS = frozenset({"Conv2D", "Conv3D"})  # Conv1D runs as a Conv2D over an expanded axis
 
+# TF op kinds of activations for which TF's profiler registers no FLOP count.
+UNCOUNTED_ACTIVATIONS = ("Sigmoid", "Tanh", "Erf", "Erfc", "Exp", "Relu6", "Elu", "Selu", "Softplus")
+
 # Why the counts differ, by TF op kind (shown only on a row whose counts differ).
 OP_NOTES: dict[str, str] = {
     "Relu": "TF's profiler registers no FLOP count for Relu (0 there); ours counts max(x, 0) as 1 per element",
     **dict.fromkeys(
-        ("Sigmoid", "Tanh", "Erf", "Exp", "Relu6", "Elu", "Selu", "Softplus"),
-        "TF's profiler registers no FLOP count for Sigmoid, Tanh, Erf, Exp, Relu6, Elu, Selu or Softplus "
-        "(0 there) and counts the multiplies and adds around them as written (GELU, swish); ours counts each "
-        "activation by its formula (ACTIVATION_FLOPS)",
+        UNCOUNTED_ACTIVATIONS,
+        f"TF's profiler registers no FLOP count for {', '.join(UNCOUNTED_ACTIVATIONS[:-1])} or "
+        f"{UNCOUNTED_ACTIVATIONS[-1]} (0 there) and counts the multiplies, adds and negations around them as "
+        "written (GELU, swish); ours counts each activation by its formula (ACTIVATION_FLOPS)",
     ),
     **dict.fromkeys(
         CALL_OPS,
@@ -56,6 +59,16 @@ LAYER_NOTES: dict[str, str] = {
     "BatchNormalization": (
         "TF computes the per-channel constants at run time (variance + eps, rsqrt counted 2, x gamma, "
         "mean x inv, beta - mean x inv: 6 per channel); ours counts the folded y = a*x + b, 2 per element"
+    ),
+    "LayerNormalization": (
+        "TF counts 9 per element: the two means 1 each, SquaredDifference 2, and Keras forms the scale "
+        "inv * gamma and the offset beta - mean * inv at full size before x * scale + offset (5); ours counts 7 "
+        "(sum, subtract, square, sum, * 1/sigma, gamma, beta); both count 4 per normalized row (TF: + eps, "
+        "rsqrt counted 2, negate the mean; ours: the two divides, + eps, rsqrt)"
+    ),
+    "Normalization": (
+        "TF also counts max(sqrt(variance), eps), which Keras computes at run time, 1 per channel; ours takes "
+        "the mean and 1/sigma as constants: (x - mean) / sigma, 2 per element"
     ),
 }
 
