@@ -1,6 +1,6 @@
 """Every keras.applications constructor walked: parameters against ``count_params()``, MACs, unsupported types.
 
-    python benchmarks/applications_sweep.py [--size N] [--only NAME ...] [--markdown]
+    python benchmarks/applications_sweep.py [--size N] [--only NAME ...]
 
 Builds each constructor with ``weights=None`` at its default input size (or ``--size``; 224 for the
 constructors built for any size, as ``--input-size 224`` would), walks it
