@@ -62,10 +62,6 @@ def set_enabled(enabled: bool) -> None:
     _enabled = enabled
 
 
-def enabled() -> bool:
-    return _enabled
-
-
 def cache_dir() -> Path:
     """The cache folder: ``RESNET_INSPECT_CACHE``, else the user's cache folder for the tool."""
     moved = os.environ.get(CACHE_ENV, "").strip()
