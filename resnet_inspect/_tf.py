@@ -13,13 +13,22 @@ variables are dropped, and descriptor 2 is captured while TensorFlow loads and i
 devices; if loading fails, the capture is a note of the exception (its traceback shows
 with ``RESNET_INSPECT_DEBUG=1``). ``RESNET_INSPECT_TF_LOGS=1`` leaves the environment and
 stderr alone, for TensorFlow's logs.
+
+Keras' import tries ``import pandas`` (to accept DataFrames in ``fit``) and ``import matplotlib.pyplot``
+(for its image-gallery plots) only because they are installed: about a second that no command here
+needs from Keras. While Keras loads, those imports are answered "not installed" (:class:`_Deferred`),
+so Keras goes on without them; once it has loaded they import as usual, when a command needs them
+(pandas for a CSV, matplotlib for a chart). A module already imported before is left as it is.
 """
 
 from __future__ import annotations
 
+import contextlib
+import importlib.abc
 import os
 import sys
 import tempfile
+from collections.abc import Iterator
 
 TF_LOGS_ENV = "RESNET_INSPECT_TF_LOGS"
 # TensorFlow's verbose logs, which TF_CPP_MIN_LOG_LEVEL does not silence.
@@ -31,7 +40,43 @@ def tf_logs_wanted() -> bool:
     return os.environ.get(TF_LOGS_ENV, "").strip() not in ("", "0")
 
 
+# Packages Keras imports only if they are there, for features this tool does not use through Keras.
+DEFERRED = ("pandas", "matplotlib")
+
+
+class _Deferred(importlib.abc.MetaPathFinder):
+    """A finder that answers "not installed" for ``packages`` (and their submodules)."""
+
+    def __init__(self, packages: tuple[str, ...]) -> None:
+        self.packages = packages
+
+    def find_spec(self, name: str, path: object = None, target: object = None) -> None:
+        if name.split(".")[0] in self.packages:
+            raise ModuleNotFoundError(f"{name} is deferred while Keras loads", name=name)
+        return None
+
+
+@contextlib.contextmanager
+def _deferring() -> Iterator[None]:
+    """The :data:`DEFERRED` packages that are not loaded yet are not importable inside the block."""
+    packages = tuple(name for name in DEFERRED if name not in sys.modules)
+    if not packages:
+        yield
+        return
+    finder = _Deferred(packages)
+    sys.meta_path.insert(0, finder)
+    try:
+        yield
+    finally:
+        sys.meta_path.remove(finder)
+
+
 def _quiet_import() -> tuple[object, object]:
+    with _deferring():
+        return _import()
+
+
+def _import() -> tuple[object, object]:
     if tf_logs_wanted():
         import keras
         import tensorflow as tf

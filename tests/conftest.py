@@ -1,4 +1,10 @@
-"""Shared fixtures: built models and reports are cached per session (building is the slow part)."""
+"""Shared fixtures: built models and reports are cached per session (building is the slow part).
+
+The tool's own cache of walks (``resnet_inspect.analysis.cache``) points at a folder made for this session
+(``RESNET_INSPECT_CACHE``, inherited by the commands tests run as processes): a command that walks a network
+an earlier test walked reads the walk back, and no run ever reads what a previous run left (nor the user's
+cache). A test of the build itself passes ``--no-cache`` or a folder of its own.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +14,17 @@ import os
 import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def walk_cache(tmp_path_factory: pytest.TempPathFactory):
+    """The session's own, empty cache of walks."""
+    from resnet_inspect.analysis.cache import CACHE_ENV
+
+    folder = tmp_path_factory.mktemp("walk-cache")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(CACHE_ENV, str(folder))
+        yield folder
 
 
 @functools.cache

@@ -76,7 +76,9 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     folders, children = [], []
     for seed in ("1", "2"):
         folder = tmp_path_factory.mktemp(f"seed{seed}")
-        env = {**os.environ, "PYTHONHASHSEED": seed, "TF_CPP_MIN_LOG_LEVEL": "3"}
+        # each its own cache of walks, so that both build and walk every network (not one reading the other's)
+        cache = tmp_path_factory.mktemp(f"cache{seed}")
+        env = {**os.environ, "PYTHONHASHSEED": seed, "TF_CPP_MIN_LOG_LEVEL": "3", "RESNET_INSPECT_CACHE": str(cache)}
         children.append(subprocess.Popen(
             [sys.executable, "-c", RUNNER, json.dumps(commands(model, bench))],
             cwd=folder, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,

@@ -57,16 +57,17 @@ def peak_rss(child: subprocess.Popen[bytes]) -> int:
 
 
 def test_estimates_bound_the_peak_resident_size_of_real_runs() -> None:
-    """A small build (the runtime dominates), a big dense head (the weights and the initializer's copies
-    dominate) and a bench batch (the activations count), run side by side in fresh processes."""
+    """A small build (the runtime dominates), a big dense head (an inspection build: its 51 M weights are
+    never allocated) and a bench batch (the weights and activations count), run side by side in fresh
+    processes (the summaries with --no-cache: a cached walk builds nothing)."""
     tiny = make_spec(None, blocks=(1, 1), input_size=32, width=8, classes=10)
     dense = make_spec(18, input_size=32, classes=100_000)  # 51 M parameters in the logits alone
     resnet18 = make_spec(18)
     cases = {
-        "summary tiny": (["summary", "--blocks", "1,1", "--input-size", "32", "--width", "8", "--classes", "10"],
-                         budget.build_need(estimate(tiny)).bytes),
-        "summary dense head": (["summary", "--depth", "18", "--input-size", "32", "--classes", "100000"],
-                               budget.build_need(estimate(dense)).bytes),
+        "summary tiny": (["summary", "--blocks", "1,1", "--input-size", "32", "--width", "8", "--classes", "10", "--no-cache"],
+                         budget.inspect_need(estimate(tiny)).bytes),
+        "summary dense head": (["summary", "--depth", "18", "--input-size", "32", "--classes", "100000", "--no-cache"],
+                               budget.inspect_need(estimate(dense)).bytes),
         "bench resnet18 batch 16": (["bench", "--depth", "18", "-b", "16", "--device", "cpu", "--warmup", "0",
                                      "-n", "1"],
                                     budget.batch_cost("float32", "float32", estimate(resnet18)).need(16, False).bytes),

@@ -140,7 +140,7 @@ def test_ctrl_c_as_the_cli_loads() -> None:
 
 def test_ctrl_c_during_the_tensorflow_import() -> None:
     """No traceback and none of TensorFlow's start-up lines: exactly one ``Error: interrupted``."""
-    child = start(["summary", *TINY])
+    child = start(["summary", *TINY, "--no-cache"])  # a walk read from the cache would not load TensorFlow
     wait_for(child, lambda: "libtensorflow" in Path(f"/proc/{child.pid}/maps").read_text(), "TensorFlow loading")
     os.killpg(child.pid, signal.SIGINT)
     assert finish(child) == (130, "", "Error: interrupted\n")
@@ -194,8 +194,9 @@ def test_stderr_holds_only_the_tools_lines_whatever_tf_cpp_min_log_level_says() 
     """TF_CPP_MIN_LOG_LEVEL=3, which absl's start-up notices ignore, and verbose logging asked for: an empty
     stderr (0 is silenced the same way); RESNET_INSPECT_TF_LOGS=1 lets TensorFlow's logs through."""
     runs = {
-        "3": start(["summary", *TINY], env=environment(TF_CPP_MIN_LOG_LEVEL="3", TF_CPP_MAX_VLOG_LEVEL="1")),
-        "logs": start(["summary", *TINY], env=environment(TF_CPP_MIN_LOG_LEVEL="0", **{TF_LOGS_ENV: "1"})),
+        # --no-cache: TensorFlow must load (a walk read from the cache would not load it)
+        "3": start(["summary", *TINY, "--no-cache"], env=environment(TF_CPP_MIN_LOG_LEVEL="3", TF_CPP_MAX_VLOG_LEVEL="1")),
+        "logs": start(["summary", *TINY, "--no-cache"], env=environment(TF_CPP_MIN_LOG_LEVEL="0", **{TF_LOGS_ENV: "1"})),
     }
     done = {name: finish(child) for name, child in runs.items()}
     assert done["3"][::2] == (0, "")

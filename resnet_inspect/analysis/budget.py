@@ -181,6 +181,14 @@ def build_need(found: Estimate) -> Need:
     return Need(f"building {found.name} ({found.params:,} parameters)", (RUNTIME_PART, *model_parts(found)))
 
 
+def inspect_need(found: Estimate) -> Need:
+    """An inspection build (:func:`resnet_inspect.model.builder.build_from_spec` with ``initialize=False``,
+    what summary, compare, memory, plot and report walk): TensorFlow and the layers; no weight is allocated.
+    :func:`check_build` still refuses by :func:`build_need`, the build with values that bench and
+    ``--verify`` make from the same options."""
+    return Need(f"inspecting {found.name} ({found.params:,} parameters)", (RUNTIME_PART, layers_part(found.layers)))
+
+
 def per_image_elements(found: Estimate) -> int:
     """Elements a forward pass holds per image: the liveness peak, and one more buffer the size of the
     largest layer output (the runtime's reorders and allocator caches; what bench_memory_estimate shows)."""

@@ -339,17 +339,18 @@ def model_specs(
 def build_models(
     entries: Sequence[tuple[str, ResNetSpec]], progress: Callable[[int, str], None] | None = None
 ) -> tuple[ModelEntry, ...]:
-    """Build and walk each model in turn (imports TensorFlow).
+    """Build and walk each model in turn (imports TensorFlow), or read its walk from the cache of walks
+    (:mod:`resnet_inspect.analysis.cache`).
 
     ``progress(done, label)`` is called before each build, and once more with ``done == len(entries)``.
     """
-    from resnet_inspect.analysis.inspection import inspect_spec
+    from resnet_inspect.analysis.cache import spec_report
 
     built = []
     for done, (label, spec) in enumerate(entries):
         if progress is not None:
             progress(done, label)
-        built.append(ModelEntry(label, spec, inspect_spec(spec)))
+        built.append(ModelEntry(label, spec, spec_report(spec)))
     if progress is not None:
         progress(len(entries), "")
     return tuple(built)

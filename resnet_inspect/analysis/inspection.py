@@ -17,8 +17,9 @@ from resnet_inspect.model.spec import ResNetSpec
 
 
 def inspect_spec(spec: ResNetSpec) -> Report:
-    """Build the network of ``spec`` and walk it; the report carries the spec's configuration."""
-    return analyze(build_from_spec(spec), config=spec.config())
+    """Build the network of ``spec`` (an inspection build: no initial values) and walk it; the report
+    carries the spec's configuration."""
+    return analyze(build_from_spec(spec, initialize=False), config=spec.config())
 
 
 def open_model(
@@ -27,15 +28,17 @@ def open_model(
     unsafe: bool = False,
     load_options: Mapping[str, Any] | None = None,
     warn: Callable[[str], None] | None = None,
+    initialize: bool = True,
 ) -> tuple[keras.Model, dict[str, Any], str]:
     """The model a command works on, its configuration and a heading: the spec's network, or the ``--model``.
 
-    ``warn`` receives the safe-mode warning before a file is loaded with ``unsafe``.
+    ``warn`` receives the safe-mode warning before a file is loaded with ``unsafe``. ``initialize=False``
+    builds the spec's network for walking only (:func:`resnet_inspect.model.builder.build_from_spec`).
     """
     if source is None:
         if spec is None:
             raise ValueError("open_model needs a spec or a source")
-        return build_from_spec(spec), spec.config(), spec.describe()
+        return build_from_spec(spec, initialize), spec.config(), spec.describe()
     if unsafe and warn is not None:
         warn(unsafe_warning(source))
     model, config = load_model(source, unsafe, admit=check_model_file, **(load_options or {}))

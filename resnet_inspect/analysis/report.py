@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,14 +23,19 @@ class Report:
     notes: tuple[str, ...] = field(default=())
 
     def rows(self, level: Level | str = Level.BLOCK) -> tuple[UnitRow, ...]:
-        return aggregate(self.layers, self.model_name, Level(level))
+        # Computed once per level: a report is immutable, and a comparison asks for its rows many times.
+        memo = self.__dict__.setdefault("_rows", {})
+        level = Level(level)
+        if level not in memo:
+            memo[level] = aggregate(self.layers, self.model_name, level)
+        return memo[level]
 
     def to_frame(self, level: Level | str = Level.BLOCK) -> Any:
         """The rows at ``level`` as a pandas DataFrame, with the columns of the CSV export (``summary --csv``):
         shapes as '56x56x256', counts as nullable integers (an unknown MAC count is ``<NA>``, never 0)."""
         return rows_frame(self.rows(level))
 
-    @property
+    @functools.cached_property
     def totals(self) -> Totals:
         return totals(self.layers, self.unsupported)
 

@@ -12,7 +12,7 @@ from resnet_inspect.analysis import compare as core
 from resnet_inspect.analysis.estimate import estimate_block
 from resnet_inspect.cli.app import command
 from resnet_inspect.cli.groups import given_options
-from resnet_inspect.cli.options import Architecture, Outputs
+from resnet_inspect.cli.options import Architecture, CacheOptions, Outputs
 from resnet_inspect.errors import UsageError
 from resnet_inspect.model.design import knob_words
 from resnet_inspect.model.sources import ModelSource, check_safe, parse_source
@@ -99,7 +99,9 @@ def compare(
     level: CompareLevelOpt = core.CompareLevel.MODEL,
     outputs: Outputs,
     model: ModelsOpt = None,
+    walks: CacheOptions,
 ) -> None:
+    walks.apply()
     sources = [parse_source(text) for text in model or []]
     for source in sources:
         check_safe(source, False)  # a Lambda layer is refused before Keras is loaded

@@ -7,7 +7,7 @@ import typer
 from resnet_inspect.analysis.records import Level
 from resnet_inspect.cli.app import command
 from resnet_inspect.cli.groups import was_given
-from resnet_inspect.cli.options import LevelOpt, MemoryOptions, ModelOptions, NetworkOptions, Outputs
+from resnet_inspect.cli.options import CacheOptions, LevelOpt, MemoryOptions, ModelOptions, NetworkOptions, Outputs
 
 
 @command
@@ -19,7 +19,9 @@ def memory(
     *,
     estimate: MemoryOptions,
     outputs: Outputs,
+    walks: CacheOptions,
 ) -> None:
+    walks.apply()
     chosen = source.choose(network)
     estimate.check(chosen.spec)
     outputs.check(chosen.inputs())

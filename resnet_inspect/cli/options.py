@@ -182,22 +182,59 @@ class Chosen:
         """The --model file as an input that no output may overwrite."""
         return [(self.source.path, "--model")] if self.source is not None and self.source.path is not None else []
 
-    def open(self, warn: Callable[[str], None] | None = None) -> tuple[Any, dict[str, Any], str]:
+    def open(
+        self, warn: Callable[[str], None] | None = None, initialize: bool = True
+    ) -> tuple[Any, dict[str, Any], str]:
         """Build or load the model (imports TensorFlow): :func:`resnet_inspect.analysis.inspection.open_model`."""
         from resnet_inspect.analysis.inspection import open_model
 
-        return open_model(self.spec, self.source, self.unsafe, self.load_options, warn=warn)
+        return open_model(self.spec, self.source, self.unsafe, self.load_options, warn=warn, initialize=initialize)
 
-    def inspect(self, level: Level, level_given: bool) -> tuple[Any, Any, str, Level]:
-        """Open and walk the model (imports TensorFlow): (Keras model, report, heading, level shown).
+    def cache_identity(self) -> dict[str, Any] | None:
+        """What decides this model's walk, for the cache of walks; None for what is not cached (a file loaded
+        with --unsafe: its code runs each time it is loaded)."""
+        from resnet_inspect.analysis import cache
 
-        The report's notes go to stderr. A model whose layer names follow no block scheme is shown by
-        layer, with a note, unless ``--level`` was given (then the level is refused, as before anything
-        is printed)."""
+        if self.source is None:
+            return cache.spec_identity(self.spec)
+        if self.source.application is not None:
+            return {"application": self.source.application, "options": dict(sorted(self.load_options.items()))}
+        if self.unsafe or self.source.contents is None:
+            return None
+        import hashlib
+
+        # The heading quotes the --model as given, so the text is part of what is cached.
+        return {"file_sha256": hashlib.sha256(self.source.contents.data).hexdigest(), "text": self.source.text}
+
+    def walk(self) -> Any:
+        """Open and walk the model (imports TensorFlow) as :class:`resnet_inspect.analysis.cache.Walked`: the
+        report with the notes of the walk, and the heading. The spec's network is built for walking only."""
+        from resnet_inspect.analysis.cache import Walked
         from resnet_inspect.analysis.inspection import inspect_model
 
-        keras_model, config, heading = self.open(warn)
-        report = inspect_model(keras_model, config)
+        keras_model, config, heading = self.open(warn, initialize=False)
+        return Walked(inspect_model(keras_model, config), heading)
+
+    def inspect(self, level: Level, level_given: bool, with_model: bool = False) -> tuple[Any, Any, str, Level]:
+        """Open and walk the model: (Keras model, report, heading, level shown).
+
+        The walk comes from the cache of walks (:mod:`resnet_inspect.analysis.cache`, no TensorFlow) when it
+        holds this model, and the Keras model is then None; ``with_model`` builds the model with its values
+        (``--verify`` runs it) and walks that. The report's notes go to stderr. A model whose layer names
+        follow no block scheme is shown by layer, with a note, unless ``--level`` was given (then the level
+        is refused, as before anything is printed)."""
+        keras_model = None
+        if with_model:
+            from resnet_inspect.analysis.inspection import inspect_model
+
+            keras_model, config, heading = self.open(warn)
+            report = inspect_model(keras_model, config)
+        else:
+            from resnet_inspect.analysis import cache
+
+            identity = self.cache_identity()
+            walked = self.walk() if identity is None else cache.walked("inspect_model", identity, self.walk)
+            report, heading = walked.report, walked.heading
         for note in report.notes:
             warn(f"note: {note}")
         if not report.grouped and not level_given and level is not Level.LAYER:
@@ -313,6 +350,27 @@ def check_measure(spec: ResNetSpec, batch_size: int, dtype: Dtype) -> None:
     from resnet_inspect.analysis import budget
 
     budget.check_measure(spec, batch_size, dtype, budget.gpu_limit() or budget.host_limit())
+
+
+@dataclass(frozen=True)
+class CacheOptions(OptionGroup):
+    """The cache of walks (:mod:`resnet_inspect.analysis.cache`) of the commands that walk a network."""
+
+    cache: Annotated[
+        bool,
+        typer.Option(
+            "--cache/--no-cache",
+            help="Reuse the stored walk of this network if there is one (no TensorFlow then), and store it if not "
+            "(folder: RESNET_INSPECT_CACHE, else the user's cache folder). --no-cache builds and walks afresh "
+            "and stores nothing.",
+        ),
+    ] = True
+
+    def apply(self) -> None:
+        """Turn the cache on or off for the rest of the run."""
+        from resnet_inspect.analysis import cache
+
+        cache.set_enabled(self.cache)
 
 
 LevelOpt = Annotated[

@@ -10,7 +10,7 @@ import typer
 
 from resnet_inspect.analysis.records import Level
 from resnet_inspect.cli.app import command
-from resnet_inspect.cli.options import BenchFileOpt, Chosen, ModelOptions, NetworkOptions
+from resnet_inspect.cli.options import BenchFileOpt, CacheOptions, Chosen, ModelOptions, NetworkOptions
 from resnet_inspect.errors import UsageError
 from resnet_inspect.model.spec import ResNetSpec
 from resnet_inspect.output.export import check_distinct, check_output_path
@@ -44,8 +44,15 @@ def _reject(network: NetworkOptions, fields: Sequence[str], why: str) -> None:
 
 @command
 def plot(
-    out: OutOpt, models: ModelsArg = None, bench: BenchFileOpt = None, *, network: NetworkOptions, source: ModelOptions
+    out: OutOpt,
+    models: ModelsArg = None,
+    bench: BenchFileOpt = None,
+    *,
+    network: NetworkOptions,
+    source: ModelOptions,
+    walks: CacheOptions,
 ) -> None:
+    walks.apply()
     if source.model is not None and (models or bench is not None):
         raise UsageError("give model names, --bench or --model, one of them")
     if bench is not None:

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from resnet_inspect.cli.app import command
-from resnet_inspect.cli.options import BenchFileOpt, MemoryOptions, ModelOptions, NetworkOptions
+from resnet_inspect.cli.options import BenchFileOpt, CacheOptions, MemoryOptions, ModelOptions, NetworkOptions
 from resnet_inspect.output.export import check_distinct, check_output_dir, check_output_path
 
 OutDirOpt = Annotated[
@@ -19,8 +19,15 @@ OutDirOpt = Annotated[
 
 @command
 def report(
-    out: OutDirOpt, network: NetworkOptions, source: ModelOptions, estimate: MemoryOptions, bench: BenchFileOpt = None
+    out: OutDirOpt,
+    network: NetworkOptions,
+    source: ModelOptions,
+    estimate: MemoryOptions,
+    bench: BenchFileOpt = None,
+    *,
+    walks: CacheOptions,
 ) -> None:
+    walks.apply()
     chosen = source.choose(network)
     estimate.check(chosen.spec)
     bench_rows = ()

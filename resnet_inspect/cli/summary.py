@@ -9,7 +9,7 @@ import typer
 from resnet_inspect.analysis.records import Level
 from resnet_inspect.cli.app import command
 from resnet_inspect.cli.groups import was_given
-from resnet_inspect.cli.options import LevelOpt, ModelOptions, NetworkOptions, Outputs
+from resnet_inspect.cli.options import CacheOptions, LevelOpt, ModelOptions, NetworkOptions, Outputs
 
 VerifyOpt = Annotated[
     bool,
@@ -29,7 +29,9 @@ def summary(
     verify: VerifyOpt = False,
     *,
     outputs: Outputs,
+    walks: CacheOptions,
 ) -> None:
+    walks.apply()
     chosen = source.choose(network)
     outputs.check(chosen.inputs())
 
@@ -38,7 +40,7 @@ def summary(
     from resnet_inspect.output.payloads import report_payload
     from resnet_inspect.output.render import make_console, print_report, print_verification
 
-    keras_model, report, heading, level = chosen.inspect(level, was_given(ctx, "level"))
+    keras_model, report, heading, level = chosen.inspect(level, was_given(ctx, "level"), with_model=verify)
     rows = report.rows(level)
     verification = None
     if verify:

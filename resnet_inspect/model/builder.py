@@ -121,11 +121,50 @@ def recursion_room(frames: int) -> Iterator[None]:
         sys.setrecursionlimit(previous)
 
 
-def build_from_spec(spec: ResNetSpec) -> keras.Model:
-    """Build the functional model for a validated spec (random weights, nothing downloaded)."""
+def build_from_spec(spec: ResNetSpec, initialize: bool = True) -> keras.Model:
+    """Build the functional model for a validated spec (random weights, nothing downloaded).
+
+    ``initialize=False`` is the inspection build: the same layers, graph, variables (names, shapes,
+    dtypes) and configurations (the initializers included), but no initial values are drawn. Most of
+    a build is drawing them, and a walk reads shapes, never values. Such a model is for walking only:
+    reading a variable's value gives a fresh draw of its initializer each time (Keras' deferred
+    variables); anything that runs the model (``bench``, ``--measure``, ``--verify``) builds with values.
+    """
     with recursion_room(record(spec).layers):  # one frame per layer, counted without building
-        inputs, outputs = network(KerasOps(spec.data_format), spec)
-        return keras.Model(inputs, outputs, name=spec.name)
+        if initialize:
+            return _build(spec)
+        return _deferred_build(spec)
+
+
+def _build(spec: ResNetSpec) -> keras.Model:
+    inputs, outputs = network(KerasOps(spec.data_format), spec)
+    return keras.Model(inputs, outputs, name=spec.name)
+
+
+def _deferred_build(spec: ResNetSpec) -> keras.Model:
+    """The model of ``spec`` with its variables left uninitialized.
+
+    A variable created inside ``keras.StatelessScope`` keeps its initializer for later instead of
+    drawing values; ``initialize_variables=False`` keeps them uninitialized when the scope closes.
+    Keras also lists such variables globally, so that the next scope to close at the top level draws
+    them all: this model's are taken off that list, or the next build in the process (the next model
+    of a ``compare``) would pay for drawing them. Keras has no public call for that list.
+    """
+    with keras.StatelessScope(initialize_variables=False):
+        model = _build(spec)
+    _forget_deferred(model.weights)
+    return model
+
+
+def _forget_deferred(variables: list[Any]) -> None:
+    try:
+        from keras.src.backend.common import global_state
+    except ImportError:  # another Keras layout: the variables are drawn by the next scope that closes
+        return
+    pending = global_state.get_global_attribute("uninitialized_variables")
+    if pending:
+        mine = {id(v) for v in variables}
+        global_state.set_global_attribute("uninitialized_variables", [v for v in pending if id(v) not in mine])
 
 
 def build_resnet(

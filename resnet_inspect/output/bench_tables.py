@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING
 
 from rich import box
 from rich.console import Console
@@ -13,10 +14,12 @@ from rich.text import Text
 
 from resnet_inspect.analysis.records import flat
 from resnet_inspect.bench.plan import Precision
-from resnet_inspect.bench.stats import BenchResult
 from resnet_inspect.output.columns import BENCH_VIEW
 from resnet_inspect.output.fit import Sheet, print_sheet
 from resnet_inspect.output.render import make_progress
+
+if TYPE_CHECKING:  # numpy, which the bench statistics import, only where a bench runs
+    from resnet_inspect.bench.stats import BenchResult
 
 # What a bench row means, beside the FLOP convention (resnet_inspect.analysis.flops.CONVENTION) in ``bench --json``;
 # and in one line over the console table.

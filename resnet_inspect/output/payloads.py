@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import platform
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from resnet_inspect import __version__
 from resnet_inspect.analysis.budget import RUN_METADATA
@@ -14,9 +14,11 @@ from resnet_inspect.analysis.flops import CONVENTION
 from resnet_inspect.analysis.records import Level, UnitRow, flat
 from resnet_inspect.analysis.report import Report
 from resnet_inspect.bench.plan import BENCH_COLUMNS, BenchPlan
-from resnet_inspect.bench.stats import BenchResult
 from resnet_inspect.output.bench_tables import BENCH_CONVENTION
 from resnet_inspect.output.columns import SUMMARY_COLUMNS
+
+if TYPE_CHECKING:  # numpy, which the bench statistics import, only where a bench runs
+    from resnet_inspect.bench.stats import BenchResult
 
 BLOCK_COLUMNS: tuple[str, ...] = (
     "block",
@@ -215,17 +217,12 @@ def bench_payload(
     }
 
 
-def versions() -> dict[str, str]:
-    """Tool, TensorFlow, Keras and Python versions (TensorFlow must already be loaded)."""
-    import keras
-    import tensorflow as tf
+def versions() -> dict[str, str | None]:
+    """Tool, TensorFlow, Keras and Python versions; TensorFlow's and Keras' as installed, read without
+    importing them (a walk read from the cache answers without TensorFlow, and says the same)."""
+    from resnet_inspect.analysis.cache import library_versions
 
-    return {
-        "resnet_inspect": __version__,
-        "tensorflow": tf.__version__,
-        "keras": keras.__version__,
-        "python": platform.python_version(),
-    }
+    return {"resnet_inspect": __version__, **library_versions(), "python": platform.python_version()}
 
 
 def row_dict(row: UnitRow) -> dict[str, Any]:
