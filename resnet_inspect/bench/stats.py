@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from resnet_inspect.analysis.measure import Measurement
 from resnet_inspect.bench.plan import Precision
 
 # --- the timing loop -------------------------------------------------------------------------
@@ -134,6 +135,8 @@ class BenchResult:
     warmup: int
     replicas: int
     complete: bool = True
+    network: str = ""  # "" the network of the command; "baseline" the network it is set beside (--fold-bn)
+    memory: Measurement | None = None  # a training step's measured memory beside its estimate
 
 
 def _ms(value: float) -> float:
@@ -155,6 +158,8 @@ def make_result(
     warmup: int,
     replicas: int = 1,
     complete: bool = True,
+    network: str = "",
+    memory: Measurement | None = None,
 ) -> BenchResult:
     """Statistics and rates of one run. ``peak_flops`` is FLOP/s (None when unknown)."""
     stats = summarize(times_s)
@@ -182,4 +187,6 @@ def make_result(
         warmup=warmup,
         replicas=replicas,
         complete=complete,
+        network=network,
+        memory=memory,
     )

@@ -21,7 +21,7 @@ def memory(
     outputs: Outputs,
 ) -> None:
     chosen = source.choose(network)
-    estimate.check(chosen.spec)
+    estimate.check(chosen.spec, chosen.fold_bn)
     outputs.check(chosen.inputs())
 
     from resnet_inspect.output.bundle import REPORT_COLUMNS, make_bundle, memory_payload, merged_rows, with_measurement

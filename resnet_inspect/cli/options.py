@@ -13,6 +13,7 @@ Nothing here imports numpy, pandas, matplotlib or TensorFlow: ``--help`` and usa
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -105,6 +106,12 @@ class Architecture(OptionGroup):
                                          help="Bottleneck conv that strides (default: v1 1x1, v2 3x3).")
     ] = None
 
+    fold_bn: Annotated[
+        bool,
+        typer.Option("--fold-bn", help="The deployed network: fold each BatchNormalization that directly follows a "
+                     "convolution into it, as inference engines do (those that cannot fold are listed)."),
+    ] = False
+
     def spec_for(
         self, depth: int | None, blocks: tuple[int, ...] | None = None, block_kind: BlockKind | None = None
     ) -> ResNetSpec:
@@ -177,6 +184,7 @@ class Chosen:
     source: ModelSource | None = None
     unsafe: bool = False
     load_options: dict[str, Any] = field(default_factory=dict)
+    fold_bn: bool = False  # the deployed network (--fold-bn): open() folds the BNs that follow convolutions
 
     def inputs(self) -> list[tuple[Path, str]]:
         """The --model file as an input that no output may overwrite."""
@@ -186,7 +194,11 @@ class Chosen:
         """Build or load the model (imports TensorFlow): :func:`resnet_inspect.analysis.inspection.open_model`."""
         from resnet_inspect.analysis.inspection import open_model
 
-        return open_model(self.spec, self.source, self.unsafe, self.load_options, warn=warn)
+        return open_model(self.spec, self.source, self.unsafe, self.load_options, warn=warn, fold_bn=self.fold_bn)
+
+    def unfolded(self) -> Chosen:
+        """The same network as built, its BNs left as they are (what --fold-bn's network is set beside)."""
+        return dataclasses.replace(self, fold_bn=False)
 
     def inspect(self, level: Level, level_given: bool) -> tuple[Any, Any, str, Level]:
         """Open and walk the model (imports TensorFlow): (Keras model, report, heading, level shown).
@@ -239,9 +251,9 @@ class ModelOptions(OptionGroup):
         if self.model is None:
             if self.unsafe:
                 raise UsageError("--unsafe applies to a --model file")
-            return Chosen(network.spec())
+            return Chosen(network.spec(), fold_bn=network.fold_bn)
         source = parse_source(self.model)
-        allowed = APPLICATION_FIELDS if source.application is not None else ()
+        allowed = (*APPLICATION_FIELDS, "fold_bn") if source.application is not None else ("fold_bn",)
         conflicts = network.spelled(set(network.given) - set(allowed))
         if conflicts:
             takes = "; keras:<Application> takes --input-size and --classes" if source.application is None else ""
@@ -254,7 +266,7 @@ class ModelOptions(OptionGroup):
         options = {name: getattr(network, name) for name in APPLICATION_FIELDS if name in network.given}
         if "classes" in options:
             check_positive("classes", network.classes)
-        return Chosen(None, source, self.unsafe, options)
+        return Chosen(None, source, self.unsafe, options, fold_bn=network.fold_bn)
 
 
 @dataclass(frozen=True)
@@ -296,10 +308,13 @@ class MemoryOptions(OptionGroup):
         ),
     ] = False
 
-    def check(self, spec: ResNetSpec | None) -> None:
+    def check(self, spec: ResNetSpec | None, fold_bn: bool = False) -> None:
         """A positive batch, and a --measure that fits (refused before anything is built); a --model
-        (``spec`` None) is estimated, not measured."""
+        (``spec`` None) is estimated, not measured, and so is a folded network (--fold-bn)."""
         check_positive("batch_size", self.batch_size)
+        if self.measure and fold_bn:
+            raise UsageError("--measure builds the network as designed in a fresh process; the folded network of "
+                             "--fold-bn is estimated, not measured")
         if self.measure and spec is None:
             raise UsageError("--measure builds a network of the options in a fresh process; a --model is not measured")
         if self.measure and spec is not None:

@@ -22,7 +22,7 @@ def report(
     out: OutDirOpt, network: NetworkOptions, source: ModelOptions, estimate: MemoryOptions, bench: BenchFileOpt = None
 ) -> None:
     chosen = source.choose(network)
-    estimate.check(chosen.spec)
+    estimate.check(chosen.spec, chosen.fold_bn)
     bench_rows = ()
     if bench is not None:
         from resnet_inspect.bench.results import read_bench_csv
