@@ -192,3 +192,13 @@ def test_bench_fold_bn_times_both_networks(tmp_path: Path) -> None:
     # GFLOP/s of each from its own FLOPs: the folded network has fewer (no BN, a bias add instead)
     assert row["gflops_per_s"] / row["images_per_s"] < built_row["gflops_per_s"] / built_row["images_per_s"]
     assert len(out_csv.read_text().splitlines()) == 2  # the header and the folded network's row
+
+
+def test_a_sequential_model_file_is_refused(tmp_path: Path) -> None:
+    from resnet_inspect._tf import keras
+
+    path = tmp_path / "seq.keras"
+    keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Conv2D(2, 3, name="c"),
+                      keras.layers.BatchNormalization(name="b")], name="seq").save(path)
+    result = run("summary", "--model", str(path), "--fold-bn")
+    assert (result.exit_code, result.stderr) == (2, "Error: --fold-bn needs a functional model; seq is a Sequential\n")

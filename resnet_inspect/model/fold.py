@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from resnet_inspect._tf import keras
+from resnet_inspect.errors import UsageError
 
 # What folds into its convolution: layers whose kernel's last axis (Conv) or last two axes
 # (DepthwiseConv2D: input channel x multiplier) index the output channel.
@@ -125,8 +126,9 @@ def folded_weights(conv: Any, bn: Any) -> list[np.ndarray]:
 
 def fold_batch_norms(model: keras.Model) -> Folding:
     """The model with every foldable BN folded into its convolution (see the module docstring)."""
-    if not isinstance(model, keras.Model) or not hasattr(model, "_nodes_by_depth"):
-        raise TypeError(f"--fold-bn needs a functional model; {model.name} is a {type(model).__name__}")
+    if isinstance(model, keras.Sequential) or not hasattr(model, "_nodes_by_depth"):
+        # clone_model's call_function, which drops a folded BN from the graph, takes functional models only
+        raise UsageError(f"--fold-bn needs a functional model; {model.name} is a {type(model).__name__}")
     pairs: dict[str, Any] = {}  # conv name -> its BN
     folded, kept, nested = [], [], []
     for layer in model.layers:
