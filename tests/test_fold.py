@@ -162,9 +162,14 @@ def test_summary_fold_bn_json_lists_what_was_folded(tmp_path: Path) -> None:
     assert after["totals"]["macs"] == before["totals"]["macs"]
 
 
-def test_compare_fold_bn_and_where_it_does_not_apply() -> None:
-    result = run("compare", "resnet18-v1", "resnet18", "--input-size", "32", "--fold-bn", "--no-bias")
+def test_compare_fold_bn_and_where_it_does_not_apply(tmp_path: Path) -> None:
+    out = tmp_path / "c.json"
+    result = run("compare", "resnet18-v1", "resnet18", "--input-size", "32", "--fold-bn", "--no-bias", "--json",
+                 str(out))
     assert result.exit_code == 0, result.output
+    v1, v2 = json.loads(out.read_text())["models"]
+    assert (len(v1["fold_bn"]["folded"]), len(v1["fold_bn"]["gained_bias"]), v1["fold_bn"]["not_folded"]) == (20, 20, [])
+    assert len(v2["fold_bn"]["not_folded"]) == 9
     assert "deployed: BNs folded into their convolutions (--fold-bn)" in result.stdout
     assert "note: resnet18: --fold-bn: head.preact_bn not folded" in result.stderr
     blocks = run("compare", "regular", "bottleneck", "--fold-bn")
