@@ -1,6 +1,6 @@
 """Is `resnet-inspect bench --mode train` as fast as a hand-written training step? Measured in one run.
 
-    python benchmarks/bench_train.py [--depth 50] [--input-size 224] [--batch 8] [--iterations 3] [--rounds 6]
+    python benchmarks/bench_train.py [--depth 50] [--input-size 224] [--batch 8] [--iterations 1] [--rounds 16]
                                      [--xla] [--out F.json]
 
 On the CPU, in one process, over the *same* model object:
@@ -85,8 +85,8 @@ def main() -> None:
     parser.add_argument("--depth", type=int, default=50)
     parser.add_argument("--input-size", type=int, default=224)
     parser.add_argument("--batch", type=int, default=8)
-    parser.add_argument("--iterations", type=int, default=3, help="timed steps of each contender per round")
-    parser.add_argument("--rounds", type=int, default=6)
+    parser.add_argument("--iterations", type=int, default=1, help="timed steps of each contender per round")
+    parser.add_argument("--rounds", type=int, default=16)
     parser.add_argument("--xla", action="store_true")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()

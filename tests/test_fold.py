@@ -187,7 +187,7 @@ def test_bench_fold_bn_times_both_networks(tmp_path: Path) -> None:
                  "--classes", "10", "--arch-version", "v1", "--fold-bn", "-b", "2", "-n", "2", "--warmup", "1",
                  "--json", str(out_json), "--csv", str(out_csv))
     assert result.exit_code == 0, result.output
-    assert "the network as built (BNs not folded), timed just before each run above" in result.stdout
+    assert "the network as built (BNs not folded), its steps interleaved with those above" in result.stdout
     assert "images/s folded / as built: batch 2 float32: " in result.stdout
     payload = json.loads(out_json.read_text())
     [row], [built_row] = payload["rows"], payload["as_built"]["rows"]
@@ -207,3 +207,36 @@ def test_a_sequential_model_file_is_refused(tmp_path: Path) -> None:
                       keras.layers.BatchNormalization(name="b")], name="seq").save(path)
     result = run("summary", "--model", str(path), "--fold-bn")
     assert (result.exit_code, result.stderr) == (2, "Error: --fold-bn needs a functional model; seq is a Sequential\n")
+
+
+def test_interleaved_timing_alternates_the_order_and_keeps_whole_rounds() -> None:
+    from resnet_inspect.bench.stats import StepsInterrupted, time_interleaved
+
+    now, order = [0.0], []
+
+    def step(name: str, seconds: float):
+        def run() -> None:
+            order.append(name)
+            now[0] += seconds
+
+        return run
+
+    times = time_interleaved([step("a", 1.0), step("b", 3.0)], warmup=1, iterations=3, clock=lambda: now[0])
+    assert order == ["a", "b", "a", "b", "b", "a", "a", "b"]  # warm-up, then a b, b a, a b
+    assert times == [[1.0, 1.0, 1.0], [3.0, 3.0, 3.0]]
+    # --min-time: until each step has that much timed
+    order.clear()
+    times = time_interleaved([step("a", 1.0), step("b", 3.0)], warmup=0, iterations=None, min_time=2.5,
+                             clock=lambda: now[0])
+    assert [len(t) for t in times] == [3, 3]
+
+    def interrupt() -> None:
+        if len(order) == 5:
+            raise KeyboardInterrupt
+        order.append("c")
+
+    order.clear()
+    with pytest.raises(StepsInterrupted) as stopped:
+        time_interleaved([step("a", 1.0), interrupt], warmup=0, iterations=10, clock=lambda: now[0])
+    # a, c | c, a | a, (interrupted): two whole rounds
+    assert stopped.value.all_times == ((1.0, 1.0), (0.0, 0.0))

@@ -32,7 +32,7 @@ from resnet_inspect.analysis.memory import memory_totals
 from resnet_inspect.analysis.report import Report
 from resnet_inspect.bench import hardware
 from resnet_inspect.bench.plan import BenchPlan, DeviceKind, DeviceRequest, Mode, Precision
-from resnet_inspect.bench.stats import BenchResult, StepHook, StepsInterrupted, make_result, time_steps
+from resnet_inspect.bench.stats import BenchResult, StepHook, StepsInterrupted, make_result, time_interleaved
 from resnet_inspect.errors import InspectError, UsageError
 from resnet_inspect.units import human_bytes
 
@@ -469,7 +469,8 @@ def run_sweep(
     """Time every (precision, batch size) of ``plan`` on ``target``; see the module docstring.
 
     ``baseline``: another network and its FLOPs per image (the model as built, beside its folded form), timed
-    just before each run of ``build``'s at the same settings; its results have ``network`` "baseline". In
+    at the same settings, its steps interleaved with ``build``'s (:func:`resnet_inspect.bench.stats.time_interleaved`);
+    its results have ``network`` "baseline". In
     train mode GFLOP/s are left unknown: the walk counts the forward pass only. ``report``: the walked
     model, whose training estimate a training step's measured memory is set beside (single device only).
     Ctrl-C raises :class:`SweepInterrupted` with what was measured; TensorFlow's out-of-memory error
@@ -495,28 +496,27 @@ def run_sweep(
             replicas=target.replicas,
         )
         for batch in plan.batch_sizes:
-            for network, model, flops in models:
-                if on_run is not None:
-                    on_run(len(results), precision, batch)
+            if on_run is not None:
+                on_run(len(results) // len(models), precision, batch)
+            try:
+                steps = [_step(model, batch, plan, target, strategy, precision) for _, model, _ in models]
                 measured = None
-                try:
-                    step = _step(model, batch, plan, target, strategy, precision)
-                    if train and strategy is None and report is not None and not network:
-                        measured = train_memory(step, report, batch, precision, target.devices[0])
-                    times = time_steps(step, plan.warmup, plan.iterations, plan.min_time, on_step=on_step)
-                except StepsInterrupted as stop:
-                    partial = ([finish(stop.times, batch_size=batch, flops_per_image=flops, complete=False,
-                                       network=network)]
-                               if stop.times else [])
-                    raise SweepInterrupted(results + partial) from None
-                except KeyboardInterrupt:
-                    raise SweepInterrupted(results) from None
-                except tf.errors.ResourceExhaustedError as exc:
-                    first = str(exc.message).strip().splitlines()[0] if exc.message else "resource exhausted"
-                    raise InspectError(
-                        f"out of memory on {target.label} at batch {batch} ({precision.value}): {first}; "
-                        "try a smaller --batch-size"
-                    ) from None
+                if train and strategy is None and report is not None:
+                    measured = train_memory(steps[-1], report, batch, precision, target.devices[0])
+                timed = time_interleaved(steps, plan.warmup, plan.iterations, plan.min_time, on_step=on_step)
+            except StepsInterrupted as stop:
+                partial = [finish(times, batch_size=batch, flops_per_image=flops, complete=False, network=network)
+                           for (network, _, flops), times in zip(models, stop.all_times, strict=True) if times]
+                raise SweepInterrupted(results + partial) from None
+            except KeyboardInterrupt:
+                raise SweepInterrupted(results) from None
+            except tf.errors.ResourceExhaustedError as exc:
+                first = str(exc.message).strip().splitlines()[0] if exc.message else "resource exhausted"
+                raise InspectError(
+                    f"out of memory on {target.label} at batch {batch} ({precision.value}): {first}; "
+                    "try a smaller --batch-size"
+                ) from None
+            for (network, _, flops), times in zip(models, timed, strict=True):
                 results.append(finish(times, batch_size=batch, flops_per_image=flops, network=network,
-                                      memory=measured))
+                                      memory=None if network else measured))
     return results

@@ -131,12 +131,12 @@ def run_bench(chosen: Chosen, plan: BenchPlan, outputs: Outputs) -> None:
     shown = [(f"{name} version", value) for name, value in versions().items()] + list(environment)
     console = make_console(wide=outputs.wide)
     steps = plan.iterations if plan.min_time is None else None
-    # --fold-bn: the network as built is timed too, just before the folded one at each setting (see the README).
+    # --fold-bn: the network as built is timed too, its steps interleaved with the folded one's (see the README).
     baseline = None
     if chosen.fold_bn:
         unfolded = inspect_model(*chosen.unfolded().open()[:2])
         baseline = (lambda: chosen.unfolded().open()[0]), unfolded.totals.flops
-    runs = len(plan.runs()) * (2 if baseline else 1)
+    runs = len(plan.runs())
     try:
         with bench_progress(make_console(stderr=True), runs, steps, plan.warmup) as progress:
             # Built again for each precision, under its dtype policy and on the device (or the strategy's scope).

@@ -42,7 +42,7 @@ TRAIN_CONVENTION_LINE = (
     "and % of peak blank: the walk counts the forward pass's FLOPs only."
 )
 # bench --fold-bn: the network as built, timed in the same run.
-BASELINE_TITLE = "the network as built (BNs not folded), timed just before each run above"
+BASELINE_TITLE = "the network as built (BNs not folded), its steps interleaved with those above"
 
 
 def bench_sheet(results: Sequence[BenchResult], title: str | None = None) -> Sheet:

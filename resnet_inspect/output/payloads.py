@@ -156,7 +156,8 @@ def models_payload(entries: Sequence[ModelEntry], rows: Sequence[ModelRow], leve
         "versions": versions(),
         "models": [
             # the walked report's configuration adds what was done to the built model (--fold-bn's record)
-            {"label": entry.label, **(entry.spec.config() if entry.spec is not None else {}), **dict(entry.report.config)}
+            {"label": entry.label, **(entry.spec.config() if entry.spec is not None else {}),
+             **dict(entry.report.config)}
             for entry in entries
         ],
         "unsupported": {entry.label: _unsupported(entry.report) for entry in entries},
