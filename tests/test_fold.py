@@ -240,3 +240,19 @@ def test_interleaved_timing_alternates_the_order_and_keeps_whole_rounds() -> Non
         time_interleaved([step("a", 1.0), interrupt], warmup=0, iterations=10, clock=lambda: now[0])
     # a, c | c, a | a, (interrupted): two whole rounds
     assert stopped.value.all_times == ((1.0, 1.0), (0.0, 0.0))
+
+
+def test_a_depthwise_convolution_folds_per_output_channel() -> None:
+    from resnet_inspect._tf import keras
+    from resnet_inspect.model.fold import fold_batch_norms
+
+    x = keras.Input((8, 8, 3))
+    y = keras.layers.DepthwiseConv2D(3, depth_multiplier=2, use_bias=False, name="dw")(x)
+    y = keras.layers.BatchNormalization(name="bn")(y)
+    model = keras.Model(x, keras.layers.ReLU(name="relu")(y))
+    randomize_batch_norms(model, seed=7)
+    folding = fold_batch_norms(model)
+    assert (folding.folded, folding.gained_bias) == ((("dw", "bn"),), ("dw",))
+    # 3x3 kernel x 3 channels x 2 = 54 weights; the BN's 4 x 6 go, a bias of 6 comes
+    assert (model.count_params(), folding.model.count_params()) == (54 + 4 * 6, 54 + 6)
+    assert same_outputs(model, folding.model) < 1e-6
