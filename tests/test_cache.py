@@ -217,6 +217,9 @@ COMMANDS = {
     "memory": ["memory", *SMALL, "--csv", "{out}/m.csv", "--json", "{out}/m.json"],
     "plot": ["plot", *SMALL, "--out", "{out}/p.png"],
     "plot models": ["plot", "resnet18", "resnet34", "--input-size", "32", "--out", "{out}/pm.png"],
+    "summary --fold-bn": ["summary", *SMALL, "--fold-bn", "--json", "{out}/f.json"],
+    "compare --fold-bn": ["compare", "resnet18", "resnet18-v1", "--input-size", "32", "--classes", "10", "--fold-bn",
+                          "--json", "{out}/cf.json"],
     "report": ["report", *SMALL, "--out", "{out}/r"],
     "summary --model": ["summary", "--model", "keras:MobileNetV2", "--input-size", "32", "--classes", "10",
                         "--json", "{out}/a.json"],
@@ -323,3 +326,22 @@ def test_a_model_file_is_cached_by_its_content(tmp_path: Path, folder: Path, mon
     summary("--json", str(tmp_path / "changed.json"))
     # conv 3x3x3x5 + 5 biases, dense 5x2 + 2 biases (the first file: 3x3x3x4 + 4 and 4x2 + 2)
     assert json.loads((tmp_path / "changed.json").read_text())["totals"]["params"] == 3 * 3 * 3 * 5 + 5 + 5 * 2 + 2
+
+
+def test_fold_bn_is_part_of_the_key(tmp_path: Path, folder: Path) -> None:
+    """--fold-bn walks another network: a cached as-built walk is never its answer, nor the other way round."""
+    spec = make_spec(18)
+    as_built, folded = (cache.entry_path(cache.key_material("k", cache.spec_identity(spec, f))) for f in (False, True))
+    assert as_built != folded
+    params = {}
+    for flags in ([], ["--fold-bn"], []):  # as built (stored), folded (stored beside it), as built again (warm)
+        out = tmp_path / "s.json"
+        result = run("summary", *SMALL, *flags, "--json", str(out))
+        assert result.exit_code == 0, result.output
+        data = json.loads(out.read_text())
+        params.setdefault(bool(flags), set()).add(data["totals"]["params"])
+        assert ("fold_bn" in data["config"]) == bool(flags)
+    assert len(params[False]) == len(params[True]) == 1
+    (folded_params,), (built_params,) = params[True], params[False]
+    assert folded_params < built_params  # folding drops the folded BNs' 4 parameters per channel
+    assert len(list((folder / "walks").glob("*.json"))) == 2

@@ -125,11 +125,11 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def spec_identity(spec: Any) -> dict[str, Any]:
-    """What decides the build of ``spec``: every field of the spec, read generically. The one place a
-    build becomes a cache key: a build option added as a spec field enters by itself; one kept outside
-    the spec (a transformation of the built model) must be added here."""
-    return {"spec_type": type(spec).__name__, "spec": _plain(spec)}
+def spec_identity(spec: Any, fold_bn: bool = False) -> dict[str, Any]:
+    """What decides the build of ``spec``: every field of the spec, read generically, and ``fold_bn``
+    (--fold-bn, a transformation of the built model). The one place a build becomes a cache key: a
+    build option added as a spec field enters by itself; one kept outside the spec must be added here."""
+    return {"spec_type": type(spec).__name__, "spec": _plain(spec), "fold_bn": fold_bn}
 
 
 def key_material(kind: str, identity: Mapping[str, Any]) -> dict[str, Any]:
@@ -347,12 +347,12 @@ def walked(kind: str, identity: Mapping[str, Any], walk: Callable[[], Walked]) -
     return fresh
 
 
-def spec_report(spec: Any) -> Report:
+def spec_report(spec: Any, fold_bn: bool = False) -> Report:
     """The walk of ``spec`` as :func:`resnet_inspect.analysis.inspection.inspect_spec` gives it, cached."""
 
     def walk() -> Walked:
         from resnet_inspect.analysis.inspection import inspect_spec  # imports TensorFlow
 
-        return Walked(inspect_spec(spec), "")
+        return Walked(inspect_spec(spec, fold_bn), "")
 
-    return walked("inspect_spec", spec_identity(spec), walk).report
+    return walked("inspect_spec", spec_identity(spec, fold_bn), walk).report

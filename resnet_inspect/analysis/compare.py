@@ -337,10 +337,12 @@ def model_specs(
 
 
 def build_models(
-    entries: Sequence[tuple[str, ResNetSpec]], progress: Callable[[int, str], None] | None = None
+    entries: Sequence[tuple[str, ResNetSpec]],
+    progress: Callable[[int, str], None] | None = None,
+    fold_bn: bool = False,
 ) -> tuple[ModelEntry, ...]:
     """Build and walk each model in turn (imports TensorFlow), or read its walk from the cache of walks
-    (:mod:`resnet_inspect.analysis.cache`).
+    (:mod:`resnet_inspect.analysis.cache`); with ``fold_bn`` its deployed form.
 
     ``progress(done, label)`` is called before each build, and once more with ``done == len(entries)``.
     """
@@ -350,7 +352,7 @@ def build_models(
     for done, (label, spec) in enumerate(entries):
         if progress is not None:
             progress(done, label)
-        built.append(ModelEntry(label, spec, spec_report(spec)))
+        built.append(ModelEntry(label, spec, spec_report(spec, fold_bn)))
     if progress is not None:
         progress(len(entries), "")
     return tuple(built)

@@ -12,14 +12,40 @@ from resnet_inspect.analysis.report import Report
 from resnet_inspect.analysis.walk import analyze
 from resnet_inspect.model import naming
 from resnet_inspect.model.builder import build_from_spec
+from resnet_inspect.model.fold import fold_batch_norms
 from resnet_inspect.model.sources import ModelSource, describe, load_model, unsafe_warning
 from resnet_inspect.model.spec import ResNetSpec
 
 
-def inspect_spec(spec: ResNetSpec) -> Report:
-    """Build the network of ``spec`` (an inspection build: no initial values) and walk it; the report
-    carries the spec's configuration."""
-    return analyze(build_from_spec(spec, initialize=False), config=spec.config())
+def inspect_spec(spec: ResNetSpec, fold_bn: bool = False) -> Report:
+    """Build the network of ``spec`` and walk it; the report carries the spec's configuration. As built,
+    an inspection build (no initial values); with ``fold_bn`` its BNs folded, which reads their values."""
+    if not fold_bn:
+        return analyze(build_from_spec(spec, initialize=False), config=spec.config())
+    model, config, _ = deploy(build_from_spec(spec), spec.config(), spec.describe())
+    return inspect_model(model, config)
+
+
+# The key of the configuration that records what --fold-bn did (resnet_inspect.model.fold.Folding.config).
+FOLD_KEY = "fold_bn"
+
+
+def deploy(model: keras.Model, config: Mapping[str, Any], heading: str) -> tuple[keras.Model, dict[str, Any], str]:
+    """The deployed network (``--fold-bn``): ``model`` with its BNs folded into the convolutions before them
+    (:func:`resnet_inspect.model.fold.fold_batch_norms`); the configuration records the fold, the heading says it."""
+    folding = fold_batch_norms(model)
+    return folding.model, {**config, FOLD_KEY: folding.config()}, f"{heading}; {folding.summary()}"
+
+
+def fold_notes(config: Mapping[str, Any]) -> tuple[str, ...]:
+    """The BNs --fold-bn left, each with its reason (none without --fold-bn)."""
+    record = config.get(FOLD_KEY)
+    if not record:
+        return ()
+    notes = [f"--fold-bn: {kept['bn']} not folded: {kept['reason']}" for kept in record["not_folded"]]
+    notes += [f"--fold-bn: {name} is a nested model; its BatchNormalization layers were not folded"
+              for name in record["nested_not_examined"]]
+    return tuple(notes)
 
 
 def open_model(
@@ -29,8 +55,10 @@ def open_model(
     load_options: Mapping[str, Any] | None = None,
     warn: Callable[[str], None] | None = None,
     initialize: bool = True,
+    fold_bn: bool = False,
 ) -> tuple[keras.Model, dict[str, Any], str]:
-    """The model a command works on, its configuration and a heading: the spec's network, or the ``--model``.
+    """The model a command works on, its configuration and a heading: the spec's network, or the ``--model``;
+    with ``fold_bn`` its deployed form (:func:`deploy`).
 
     ``warn`` receives the safe-mode warning before a file is loaded with ``unsafe``. ``initialize=False``
     builds the spec's network for walking only (:func:`resnet_inspect.model.builder.build_from_spec`).
@@ -38,11 +66,14 @@ def open_model(
     if source is None:
         if spec is None:
             raise ValueError("open_model needs a spec or a source")
-        return build_from_spec(spec, initialize), spec.config(), spec.describe()
-    if unsafe and warn is not None:
-        warn(unsafe_warning(source))
-    model, config = load_model(source, unsafe, admit=check_model_file, **(load_options or {}))
-    return model, config, describe(model, source)
+        # folding reads the BN statistics and kernels: the network is built with values then
+        opened = build_from_spec(spec, initialize or fold_bn), spec.config(), spec.describe()
+    else:
+        if unsafe and warn is not None:
+            warn(unsafe_warning(source))
+        model, config = load_model(source, unsafe, admit=check_model_file, **(load_options or {}))
+        opened = model, config, describe(model, source)
+    return deploy(*opened) if fold_bn else opened
 
 
 def all_layer_names(model: keras.Model) -> list[str]:
@@ -64,6 +95,8 @@ def inspect_model(model: keras.Model, config: Mapping[str, Any] | None = None) -
     """
     scheme = naming.grouping_for(all_layer_names(model))
     report = analyze(model, config=config, grouping=scheme)
+    if config is not None and fold_notes(config):
+        report = dataclasses.replace(report, notes=report.notes + fold_notes(config))
     if report.grouped:
         return report
     consumers: dict[str, list[str]] = {}

@@ -139,8 +139,6 @@ def _reset_peak_rss() -> None:
 
 
 def _child(request: dict[str, Any]) -> dict[str, Any]:
-    import gc
-
     from resnet_inspect._tf import keras, tf
     from resnet_inspect.model.builder import build_from_spec, input_shape
 
@@ -161,25 +159,37 @@ def _child(request: dict[str, Any]) -> dict[str, Any]:
         # all: the plausibility check is there for that).
         pass_of(1)().numpy()
         forward.get_concrete_function()  # traced, not run: no tensor of the measured pass exists yet
-        passes = []
-        for _ in range(2):  # the first run, then a warm one
-            gc.collect()
-            if gpus:
-                tf.config.experimental.reset_memory_stats(device)
-                before = tf.config.experimental.get_memory_info(device)["current"]
-                forward().numpy()
-                passes.append(tf.config.experimental.get_memory_info(device)["peak"] - before)
-            else:
-                before = _status_bytes("VmRSS")
-                _reset_peak_rss()
-                forward().numpy()
-                passes.append(_status_bytes("VmHWM") - before)
-    method = (
-        "GPU allocator peak (tf.config.experimental.get_memory_info) during the first run of the pass"
-        if gpus
-        else "rise of the peak resident set size (Linux VmHWM) during the first run of the pass"
-    )
-    return {"device": device, "method": method, "passes": passes}
+        passes = [peak_rise(lambda: forward().numpy(), device) for _ in range(2)]  # the first run, then a warm one
+    return {"device": device, "method": rise_method(device, "the first run of the pass"), "passes": passes}
+
+
+def rise_method(device: str, during: str) -> str:
+    """How :func:`peak_rise` measures on ``device``, in words."""
+    if device.upper().startswith("GPU"):
+        return f"GPU allocator peak (tf.config.experimental.get_memory_info) during {during}"
+    return f"rise of the peak resident set size (Linux VmHWM) during {during}"
+
+
+def peak_rise(run: Any, device: str) -> int:
+    """The memory ``run()`` raises the peak by, over what was in use just before it (imports TensorFlow).
+
+    ``device`` ``GPU:N``: the allocator's peak minus its current bytes before the run; a CPU device: the
+    rise of the process's peak resident set size over its resident size before, the peak reset just before.
+    ``run`` must return only once its work is done (its result on the host)."""
+    import gc
+
+    gc.collect()
+    if device.upper().startswith("GPU"):
+        from resnet_inspect._tf import tf
+
+        tf.config.experimental.reset_memory_stats(device)
+        before = tf.config.experimental.get_memory_info(device)["current"]
+        run()
+        return int(tf.config.experimental.get_memory_info(device)["peak"] - before)
+    before = _status_bytes("VmRSS")
+    _reset_peak_rss()
+    run()
+    return _status_bytes("VmHWM") - before
 
 
 def main() -> None:

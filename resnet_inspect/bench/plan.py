@@ -43,6 +43,13 @@ class Precision(str, enum.Enum):
         return {"float32": "float32", "mixed_float16": "float16", "mixed_bfloat16": "bfloat16"}[self.value]
 
 
+class Mode(str, enum.Enum):
+    """What a step is: a forward pass in inference mode, or a training step (forward, backward, SGD update)."""
+
+    INFERENCE = "inference"
+    TRAIN = "train"
+
+
 class DeviceKind(str, enum.Enum):
     AUTO = "auto"
     CPU = "cpu"
@@ -82,6 +89,7 @@ class BenchPlan:
     iterations: int | None = DEFAULT_ITERATIONS
     min_time: float | None = None
     threads: int | None = None
+    mode: Mode = Mode.INFERENCE
 
     def runs(self) -> list[tuple[Precision, int]]:
         return [(p, b) for p in self.precisions for b in self.batch_sizes]
@@ -113,6 +121,7 @@ def make_plan(
     iterations: int | None = None,
     min_time: float | None = None,
     threads: int | None = None,
+    mode: Mode | str = Mode.INFERENCE,
 ) -> BenchPlan:
     """Validate the bench options (no TensorFlow): every problem is a :class:`FieldError` naming its field."""
     sizes = tuple(batch_sizes) if batch_sizes else DEFAULT_BATCH_SIZES
@@ -149,7 +158,11 @@ def make_plan(
         # takes minutes and gigabytes before the first step.
         raise FieldError("threads", f"{threads}: this process can use {usable} logical CPU(s); give at most {usable}")
     steps = DEFAULT_ITERATIONS if iterations is None and min_time is None else iterations
-    return BenchPlan(sizes, chosen, request, all_devices, xla, warmup, steps, min_time, threads)
+    try:
+        mode = Mode(mode)
+    except ValueError:
+        raise FieldError("mode", f"must be inference or train, got {mode}") from None
+    return BenchPlan(sizes, chosen, request, all_devices, xla, warmup, steps, min_time, threads, mode)
 
 
 # The column order of the bench CSV and of the JSON rows (agreed with the plotting command).

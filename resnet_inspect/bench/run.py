@@ -19,17 +19,20 @@ Statistics and rates are computed in :mod:`resnet_inspect.bench.stats` (no Tenso
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 from resnet_inspect._tf import keras, tf
 from resnet_inspect.analysis import budget
-from resnet_inspect.analysis.estimate import estimate_layers
+from resnet_inspect.analysis.estimate import Estimate, estimate_layers
+from resnet_inspect.analysis.measure import Measurement, peak_rise, plausibility, rise_method
+from resnet_inspect.analysis.memory import memory_totals
 from resnet_inspect.analysis.report import Report
 from resnet_inspect.bench import hardware
-from resnet_inspect.bench.plan import BenchPlan, DeviceKind, DeviceRequest, Precision
-from resnet_inspect.bench.stats import BenchResult, StepHook, StepsInterrupted, make_result, time_steps
+from resnet_inspect.bench.plan import BenchPlan, DeviceKind, DeviceRequest, Mode, Precision
+from resnet_inspect.bench.stats import BenchResult, StepHook, StepsInterrupted, make_result, time_interleaved
 from resnet_inspect.errors import InspectError, UsageError
 from resnet_inspect.units import human_bytes
 
@@ -150,6 +153,7 @@ def environment(
         ("CPU", f"{cpu.model}; {cpu.cores} core(s), {cpu.logical} logical CPU(s) usable; {cpu.vector_isa}"),
         ("CPU clock", f"{cpu.clock_mhz:,.0f} MHz ({cpu.clock_source})" if cpu.clock_mhz else "unknown"),
         ("intra-op threads", str(threads) if threads else f"TensorFlow default (all {cpu.logical} logical CPUs)"),
+        ("mode", TRAIN_WORDS if plan.mode is Mode.TRAIN else "inference (forward pass, training=False)"),
         ("XLA", "on (jit_compile=True)" if plan.xla else "off"),
         ("precision", ", ".join(p.value for p in plan.precisions)),
         ("replicas", f"{target.replicas} (MirroredStrategy)" if plan.all_devices else "1"),
@@ -175,10 +179,13 @@ def memory_check(
     found = estimate_layers("the model", report.layers, report.totals.params)
     if found is None:
         return (("memory estimate", "unknown (the model has dynamic shapes)"),)
+    if plan.mode is Mode.TRAIN:
+        found = training_need(found, report)
     costs = plan.check_memory(found, free, lambda p: converts(target, p), target.replicas)
     parts = [f"{c.label}: weights {human_bytes(c.weights_bytes)} + {human_bytes(c.per_image_bytes)} per image"
              for c in costs]
-    lines = [("memory estimate", "; ".join(parts) + f" (activation peak at {found.peak_layer})")]
+    kept = "the tensors the backward pass keeps, and the " if plan.mode is Mode.TRAIN else ""
+    lines = [("memory estimate", "; ".join(parts) + f" ({kept}activation peak at {found.peak_layer})")]
     if free.free is not None:
         fits = "; ".join(f"{c.label}: {budget.largest_batch(c, free):,}" for c in costs)
         lines.append((budget.LARGEST_BATCH, fits))
@@ -285,6 +292,145 @@ def mirrored_step(model: keras.Model, batch: int, strategy: object, xla: bool) -
     return step
 
 
+# --- the training step -------------------------------------------------------------------------
+
+TRAIN_WORDS = ("train (forward, backward and an SGD momentum 0.9 update; sparse categorical cross-entropy "
+               "on random labels)")
+# Copies of the parameters a training step holds: the weights, their gradients and SGD's momentum.
+TRAIN_PARAM_COPIES = 3
+
+
+def training_need(found: Estimate, report: Report) -> Estimate:
+    """What a training step of ``found``'s model holds per image and in parameters, as an :class:`Estimate`
+    for the budget: the activations the backward pass keeps (:func:`resnet_inspect.analysis.memory.memory_totals`,
+    counted in elements) on top of the forward pass's own peak, and weights, gradients and momentum."""
+    saved = memory_totals(report, 1, "float32").training_activation_bytes // 4  # elements per image
+    return dataclasses.replace(found, peak_elements=found.peak_elements + saved,
+                               params=found.params * TRAIN_PARAM_COPIES)
+
+
+def make_optimizer(precision: Precision) -> keras.optimizers.Optimizer:
+    """SGD with momentum 0.9; under mixed_float16 wrapped in a LossScaleOptimizer (as ``Model.compile`` does)."""
+    optimizer = keras.optimizers.SGD(learning_rate=0.01, momentum=0.9)
+    if precision is Precision.MIXED_FLOAT16:
+        optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+    return optimizer
+
+
+def _classes(model: keras.Model) -> int:
+    shapes = [tuple(t.shape) for t in model.outputs]
+    if len(shapes) != 1 or len(shapes[0]) != 2 or shapes[0][1] is None:
+        raise UsageError(f"bench --mode train needs a model with one (batch, classes) output; {model.name} has "
+                         f"{', '.join(map(str, shapes))}")
+    return int(shapes[0][1])
+
+
+def _loss(model: keras.Model) -> keras.losses.Loss:
+    # keras.applications end in a softmax (probabilities); the built networks give logits.
+    probabilities = getattr(model.layers[-1], "activation", None) is keras.activations.softmax
+    return keras.losses.SparseCategoricalCrossentropy(from_logits=not probabilities, reduction="sum")
+
+
+def _gradients(model: keras.Model, optimizer: keras.optimizers.Optimizer, global_batch: int) -> Callable[..., object]:
+    loss_fn, variables = _loss(model), model.trainable_variables
+
+    def gradients(x: object, y: object) -> object:
+        with tf.GradientTape() as tape:
+            outputs = model(x, training=True)
+            # the loss in float32 whatever the policy; summed and divided by the global batch (the mean on one device)
+            loss = loss_fn(y, keras.ops.cast(outputs, "float32")) / global_batch
+            scaled = optimizer.scale_loss(loss)
+        return loss, tape.gradient(scaled, variables)
+
+    return gradients
+
+
+def _training(model: keras.Model, optimizer: keras.optimizers.Optimizer, global_batch: int) -> Callable[..., object]:
+    gradients, variables = _gradients(model, optimizer, global_batch), model.trainable_variables
+
+    def train(x: object, y: object) -> object:
+        loss, grads = gradients(x, y)
+        optimizer.apply_gradients(zip(grads, variables, strict=True))
+        return loss
+
+    return train
+
+
+def _train_data(model: keras.Model, batch: int) -> tuple[object, object]:
+    shape, dtype = _input_spec(model, batch)
+    labels = tf.random.uniform((batch,), maxval=_classes(model), dtype=tf.int32, seed=1)
+    return tf.random.uniform(shape, dtype=dtype, seed=0), labels
+
+
+def train_step(model: keras.Model, batch: int, device: str, xla: bool, precision: Precision) -> Callable[[], None]:
+    """One synchronised training step of ``batch`` images on ``device``: forward in training mode,
+    gradients, SGD update, all in one ``tf.function`` (``jit_compile`` with ``--xla``), traced here."""
+    with tf.device(device):
+        inputs, labels = _train_data(model, batch)
+        optimizer = make_optimizer(precision)
+        optimizer.build(model.trainable_variables)  # its variables exist before tracing
+        train = tf.function(_training(model, optimizer, batch), jit_compile=xla)
+        train.get_concrete_function(inputs, labels)
+
+    def step() -> None:
+        _to_host(train(inputs, labels))
+
+    return step
+
+
+def mirrored_train_step(
+    model: keras.Model, batch: int, strategy: object, xla: bool, precision: Precision
+) -> Callable[[], None]:
+    """One synchronised data-parallel training step: each replica computes the gradients of its share of
+    the batch (compiled with ``--xla``), Keras's optimizer sums them over the replicas and updates."""
+    replicas = strategy.num_replicas_in_sync  # type: ignore[attr-defined]
+    if batch % replicas:
+        raise UsageError(f"--batch-size {batch} does not split evenly over {replicas} devices")
+    workers = strategy.extended.worker_devices  # type: ignore[attr-defined]
+
+    def make_data(context: object) -> object:
+        with tf.device(workers[context.replica_id_in_sync_group]):  # type: ignore[attr-defined]
+            return _train_data(model, batch // replicas)
+
+    data = strategy.experimental_distribute_values_from_function(make_data)  # type: ignore[attr-defined]
+    with strategy.scope():  # type: ignore[attr-defined]
+        optimizer = make_optimizer(precision)
+        optimizer.build(model.trainable_variables)
+    gradients = _gradients(model, optimizer, batch)
+
+    def replica_step(pair: object) -> object:
+        # The all-reduce of the update cannot sit in a compiled cluster: only the gradients are compiled.
+        loss, grads = tf.function(gradients, jit_compile=xla)(*pair)  # type: ignore[misc]
+        optimizer.apply_gradients(zip(grads, model.trainable_variables, strict=True))
+        return loss
+
+    def distributed(d: object) -> object:
+        return strategy.run(replica_step, args=(d,))  # type: ignore[attr-defined]
+
+    train = tf.function(distributed)
+    train.get_concrete_function(data)
+
+    def step() -> None:
+        for value in tf.nest.flatten(train(data)):
+            _to_host(strategy.experimental_local_results(value))  # type: ignore[attr-defined]
+
+    return step
+
+
+def train_memory(step: Callable[[], None], report: Report, batch: int, precision: Precision, device: str
+                 ) -> Measurement:
+    """The memory the first training step raises the peak by (:func:`resnet_inspect.analysis.measure.peak_rise`;
+    the step is one more warm-up step), beside its estimate: the activations the backward pass keeps, at the
+    compute dtype, and one gradient per parameter (float32). A figure outside the plausible range of
+    :func:`resnet_inspect.analysis.measure.plausibility` carries its note and is not shown as a fact."""
+    totals = memory_totals(report, batch, precision.compute_dtype)
+    estimate = totals.training_activation_bytes + report.totals.params * 4
+    label = device.replace("/device:", "")
+    rise = peak_rise(step, label)
+    return Measurement(label, rise_method(label, "the first training step"), rise, estimate, (rise,),
+                       plausibility(rise, estimate))
+
+
 # --- the sweep ---------------------------------------------------------------------------------
 
 
@@ -299,6 +445,17 @@ class SweepInterrupted(KeyboardInterrupt):
 RunHook = Callable[[int, Precision, int], None]  # on_run(index, precision, batch size)
 
 
+def _step(model: keras.Model, batch: int, plan: BenchPlan, target: Target, strategy: object | None,
+          precision: Precision) -> Callable[[], None]:
+    if plan.mode is Mode.TRAIN:
+        if strategy is not None:
+            return mirrored_train_step(model, batch, strategy, plan.xla, precision)
+        return train_step(model, batch, target.devices[0], plan.xla, precision)
+    if strategy is not None:
+        return mirrored_step(model, batch, strategy, plan.xla)
+    return single_step(model, batch, target.devices[0], plan.xla)
+
+
 def run_sweep(
     plan: BenchPlan,
     build: Builder,
@@ -306,38 +463,50 @@ def run_sweep(
     flops_per_image: int | None,
     on_run: RunHook | None = None,
     on_step: StepHook | None = None,
+    report: Report | None = None,
+    baseline: tuple[Builder, int | None] | None = None,
 ) -> list[BenchResult]:
     """Time every (precision, batch size) of ``plan`` on ``target``; see the module docstring.
 
-    Ctrl-C raises :class:`SweepInterrupted` with what was measured; TensorFlow's
-    out-of-memory error becomes an :class:`InspectError`.
+    ``baseline``: another network and its FLOPs per image (the model as built, beside its folded form), timed
+    at the same settings, its steps interleaved with ``build``'s (:func:`resnet_inspect.bench.stats.time_interleaved`);
+    its results have ``network`` "baseline". In
+    train mode GFLOP/s are left unknown: the walk counts the forward pass only. ``report``: the walked
+    model, whose training estimate a training step's measured memory is set beside (single device only).
+    Ctrl-C raises :class:`SweepInterrupted` with what was measured; TensorFlow's out-of-memory error
+    becomes an :class:`InspectError`.
     """
     strategy = tf.distribute.MirroredStrategy(list(target.devices)) if plan.all_devices else None
+    networks = [("", build, flops_per_image)]
+    if baseline is not None:
+        networks.insert(0, ("baseline", *baseline))
+    train = plan.mode is Mode.TRAIN
     results: list[BenchResult] = []
     for precision in plan.precisions:
-        model = build_on(build, precision, target, strategy)
+        models = [(network, build_on(builder, precision, target, strategy), None if train else flops)
+                  for network, builder, flops in networks]
         run_peak = peak(target, precision, plan.threads)
         finish = functools.partial(
             make_result,
             device=target.label,
             precision=precision,
             xla=plan.xla,
-            flops_per_image=flops_per_image,
             peak_flops=run_peak.flops if run_peak else None,
             warmup=plan.warmup,
             replicas=target.replicas,
         )
         for batch in plan.batch_sizes:
             if on_run is not None:
-                on_run(len(results), precision, batch)
+                on_run(len(results) // len(models), precision, batch)
             try:
-                if strategy is not None:
-                    step = mirrored_step(model, batch, strategy, plan.xla)
-                else:
-                    step = single_step(model, batch, target.devices[0], plan.xla)
-                times = time_steps(step, plan.warmup, plan.iterations, plan.min_time, on_step=on_step)
+                steps = [_step(model, batch, plan, target, strategy, precision) for _, model, _ in models]
+                measured = None
+                if train and strategy is None and report is not None:
+                    measured = train_memory(steps[-1], report, batch, precision, target.devices[0])
+                timed = time_interleaved(steps, plan.warmup, plan.iterations, plan.min_time, on_step=on_step)
             except StepsInterrupted as stop:
-                partial = [finish(stop.times, batch_size=batch, complete=False)] if stop.times else []
+                partial = [finish(times, batch_size=batch, flops_per_image=flops, complete=False, network=network)
+                           for (network, _, flops), times in zip(models, stop.all_times, strict=True) if times]
                 raise SweepInterrupted(results + partial) from None
             except KeyboardInterrupt:
                 raise SweepInterrupted(results) from None
@@ -347,5 +516,7 @@ def run_sweep(
                     f"out of memory on {target.label} at batch {batch} ({precision.value}): {first}; "
                     "try a smaller --batch-size"
                 ) from None
-            results.append(finish(times, batch_size=batch))
+            for (network, _, flops), times in zip(models, timed, strict=True):
+                results.append(finish(times, batch_size=batch, flops_per_image=flops, network=network,
+                                      memory=None if network else measured))
     return results

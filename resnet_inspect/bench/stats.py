@@ -22,17 +22,19 @@ from typing import Any
 
 import numpy as np
 
+from resnet_inspect.analysis.measure import Measurement
 from resnet_inspect.bench.plan import Precision
 
 # --- the timing loop -------------------------------------------------------------------------
 
 
 class StepsInterrupted(KeyboardInterrupt):
-    """Ctrl-C during a run; carries the step times measured before it."""
+    """Ctrl-C during a run; carries the step times measured before it (of each step, when interleaved)."""
 
-    def __init__(self, times: Sequence[float]) -> None:
+    def __init__(self, times: Sequence[float], all_times: Sequence[Sequence[float]] = ()) -> None:
         super().__init__()
         self.times = tuple(times)
+        self.all_times = tuple(tuple(t) for t in all_times) or (self.times,)
 
 
 Clock = Callable[[], float]
@@ -51,29 +53,50 @@ def time_steps(
     """Run ``warmup`` untimed steps, then time each step until ``iterations`` steps or ``min_time``
     seconds of timed steps (at least one step). ``step`` must return only once its result is on
     the host, so each time covers the whole step. Returns the step times in seconds."""
+    return time_interleaved([step], warmup, iterations, min_time, clock, on_step)[0]
+
+
+def time_interleaved(
+    steps: Sequence[Callable[[], Any]],
+    warmup: int,
+    iterations: int | None,
+    min_time: float | None = None,
+    clock: Clock = time.perf_counter,
+    on_step: StepHook | None = None,
+) -> list[list[float]]:
+    """:func:`time_steps` for several steps at once, interleaved: each round runs every step once (the
+    order reversed every other round), so that a change in the machine's load hits them alike. Stops
+    when each has ``iterations`` timed steps, or each has ``min_time`` seconds of them. Returns the
+    step times of each step, in seconds."""
     if (iterations is None) == (min_time is None):
         raise ValueError("time_steps needs exactly one of iterations and min_time")
-    times: list[float] = []
+    times: list[list[float]] = [[] for _ in steps]
     try:
         for done in range(1, warmup + 1):
-            step()
+            for step in steps:
+                step()
             if on_step is not None:
                 on_step("warmup", done)
-        elapsed = 0.0
+        elapsed = [0.0] * len(steps)
         while True:
-            start = clock()
-            step()
-            seconds = clock() - start
-            times.append(seconds)
-            elapsed += seconds
+            order = range(len(steps)) if len(times[0]) % 2 == 0 else reversed(range(len(steps)))
+            for k in order:
+                start = clock()
+                steps[k]()
+                seconds = clock() - start
+                times[k].append(seconds)
+                elapsed[k] += seconds
             if on_step is not None:
-                on_step("timed", len(times))
-            if iterations is not None and len(times) >= iterations:
+                on_step("timed", len(times[0]))
+            if iterations is not None and len(times[0]) >= iterations:
                 break
-            if min_time is not None and elapsed >= min_time:
+            if min_time is not None and min(elapsed) >= min_time:
                 break
     except KeyboardInterrupt:
-        raise StepsInterrupted(times) from None
+        # a round cut short: only the rounds every step completed
+        rounds = min(len(t) for t in times)
+        whole = [t[:rounds] for t in times]
+        raise StepsInterrupted(whole[-1], whole) from None
     return times
 
 
@@ -134,6 +157,8 @@ class BenchResult:
     warmup: int
     replicas: int
     complete: bool = True
+    network: str = ""  # "" the network of the command; "baseline" the network it is set beside (--fold-bn)
+    memory: Measurement | None = None  # a training step's measured memory beside its estimate
 
 
 def _ms(value: float) -> float:
@@ -155,6 +180,8 @@ def make_result(
     warmup: int,
     replicas: int = 1,
     complete: bool = True,
+    network: str = "",
+    memory: Measurement | None = None,
 ) -> BenchResult:
     """Statistics and rates of one run. ``peak_flops`` is FLOP/s (None when unknown)."""
     stats = summarize(times_s)
@@ -182,4 +209,6 @@ def make_result(
         warmup=warmup,
         replicas=replicas,
         complete=complete,
+        network=network,
+        memory=memory,
     )

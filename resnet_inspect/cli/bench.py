@@ -17,6 +17,7 @@ from resnet_inspect.bench.plan import (
     DEFAULT_WARMUP,
     BenchPlan,
     DeviceKind,
+    Mode,
     Precision,
     make_plan,
 )
@@ -66,10 +67,15 @@ class BenchOptions(OptionGroup):
         Optional[float], typer.Option("--min-time", help="Instead of --iterations: time steps for at least S seconds.")
     ] = None
     threads: Annotated[Optional[int], typer.Option("--threads", help="TensorFlow intra-op threads.")] = None
+    mode: Annotated[
+        Mode,
+        typer.Option("--mode", case_sensitive=False,
+                     help="inference: the forward pass; train: forward, backward and an SGD (momentum 0.9) update."),
+    ] = Mode.INFERENCE
 
     def plan(self) -> BenchPlan:
         return make_plan(self.batch_size, self.precision, self.device, self.devices is Devices.ALL, self.xla,
-                         self.warmup, self.iterations, self.min_time, self.threads)
+                         self.warmup, self.iterations, self.min_time, self.threads, self.mode)
 
 
 def check_sweep_memory(spec: ResNetSpec, plan: BenchPlan) -> None:
@@ -125,19 +131,26 @@ def run_bench(chosen: Chosen, plan: BenchPlan, outputs: Outputs) -> None:
     shown = [(f"{name} version", value) for name, value in versions().items()] + list(environment)
     console = make_console(wide=outputs.wide)
     steps = plan.iterations if plan.min_time is None else None
+    # --fold-bn: the network as built is timed too, its steps interleaved with the folded one's (see the README).
+    baseline = None
+    if chosen.fold_bn:
+        unfolded = inspect_model(*chosen.unfolded().open()[:2])
+        baseline = (lambda: chosen.unfolded().open()[0]), unfolded.totals.flops
+    runs = len(plan.runs())
     try:
-        with bench_progress(make_console(stderr=True), len(plan.runs()), steps, plan.warmup) as progress:
+        with bench_progress(make_console(stderr=True), runs, steps, plan.warmup) as progress:
             # Built again for each precision, under its dtype policy and on the device (or the strategy's scope).
             results = core.run_sweep(plan, lambda: chosen.open()[0], target, flops_per_image, progress.on_run,
-                                     progress.on_step)
+                                     progress.on_step, report=report, baseline=baseline)
     except core.SweepInterrupted as stop:
-        print_bench(console, heading, shown, stop.results)
+        print_bench(console, heading, shown, stop.results, plan.mode)
         complete = sum(r.complete for r in stop.results)
         word, code = interruption()  # Ctrl-C, or SIGTERM (which unwinds the same way)
-        fail(f"{word}: {complete} of {len(plan.runs())} runs complete; nothing was written", code)
-    print_bench(console, heading, shown, results)
+        fail(f"{word}: {complete} of {runs} runs complete; nothing was written", code)
+    print_bench(console, heading, shown, results, plan.mode)
+    main = [r for r in results if not r.network]
     if outputs.csv is not None:
-        write_csv(outputs.csv, [r.row for r in results], columns=BENCH_COLUMNS)
+        write_csv(outputs.csv, [r.row for r in main], columns=BENCH_COLUMNS)
     if outputs.json is not None:
         write_json(
             outputs.json,

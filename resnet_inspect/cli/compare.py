@@ -52,7 +52,7 @@ CompareLevelOpt = Annotated[
 
 # Options that mean something for one kind of comparison only, by parameter name.
 BLOCK_ONLY = ("filters", "size", "first")
-MODEL_ONLY = ("input_size", "classes", "width", "level", "stem", "shortcut", "stride_at")
+MODEL_ONLY = ("input_size", "classes", "width", "level", "stem", "shortcut", "stride_at", "fold_bn")
 
 
 def reject_given(ctx: typer.Context, params: tuple[str, ...], applies_to: str) -> None:
@@ -130,7 +130,7 @@ def compare(
     # A plain name takes --arch-version; a suffixed one (resnet50-v1) its own.
     specs = core.model_specs(selection.models, network.spec_for, network.member_spec)
     outputs.check([(s.path, "--model") for s in sources if s.path is not None])
-    compare_models(specs, level, outputs, sources)
+    compare_models(specs, level, outputs, sources, network.fold_bn)
 
 
 def _model_name(name: str) -> core.ModelName:
@@ -172,20 +172,27 @@ def compare_models(
     level: core.CompareLevel,
     outputs: Outputs,
     sources: Sequence[ModelSource] = (),
+    fold_bn: bool = False,
 ) -> None:
+    from resnet_inspect.cli.options import warn
     from resnet_inspect.output import payloads
     from resnet_inspect.output.compare_tables import print_model_comparison
     from resnet_inspect.output.export import write_csv, write_json
     from resnet_inspect.output.render import build_progress, make_console
 
     with build_progress(make_console(stderr=True), len(specs)) as step:
-        entries = core.build_models(specs, step)  # imports TensorFlow
-    entries += tuple(_walk_source(source) for source in sources)
+        entries = core.build_models(specs, step, fold_bn)  # imports TensorFlow
+    entries += tuple(_walk_source(source, fold_bn) for source in sources)
     rows = core.compare_models(entries)
     stages = core.stage_names(rows) if level is core.CompareLevel.STAGE else []
     heading = model_heading([spec for _, spec in specs]) if specs else f"{len(entries)} models"
     if sources:
         heading += f"; --model: {', '.join(s.text for s in sources)}"
+    if fold_bn:
+        heading += "; deployed: BNs folded into their convolutions (--fold-bn)"
+        for entry in entries:
+            for note in entry.report.notes:
+                warn(f"note: {entry.label}: {note}")
     print_model_comparison(make_console(wide=outputs.wide), rows, heading, stages)
     if outputs.csv is not None:
         write_csv(outputs.csv, payloads.model_table(rows, level))
@@ -193,9 +200,9 @@ def compare_models(
         write_json(outputs.json, payloads.models_payload(entries, rows, level))
 
 
-def _walk_source(source: ModelSource) -> core.ModelEntry:
-    """A --model of the comparison, loaded (safe mode) and walked (imports TensorFlow)."""
+def _walk_source(source: ModelSource, fold_bn: bool = False) -> core.ModelEntry:
+    """A --model of the comparison, loaded (safe mode), folded with ``fold_bn``, and walked (imports TensorFlow)."""
     from resnet_inspect.analysis.inspection import inspect_model, open_model
 
-    keras_model, config, _ = open_model(None, source)
+    keras_model, config, _ = open_model(None, source, fold_bn=fold_bn)
     return core.ModelEntry(source.text, None, inspect_model(keras_model, config))

@@ -23,7 +23,7 @@ def memory(
 ) -> None:
     walks.apply()
     chosen = source.choose(network)
-    estimate.check(chosen.spec)
+    estimate.check(chosen.spec, chosen.fold_bn)
     outputs.check(chosen.inputs())
 
     from resnet_inspect.output.bundle import REPORT_COLUMNS, make_bundle, memory_payload, merged_rows, with_measurement

@@ -13,6 +13,7 @@ Nothing here imports numpy, pandas, matplotlib or TensorFlow: ``--help`` and usa
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -105,6 +106,12 @@ class Architecture(OptionGroup):
                                          help="Bottleneck conv that strides (default: v1 1x1, v2 3x3).")
     ] = None
 
+    fold_bn: Annotated[
+        bool,
+        typer.Option("--fold-bn", help="The deployed network: fold each BatchNormalization that directly follows a "
+                     "convolution into it, as inference engines do (those that cannot fold are listed)."),
+    ] = False
+
     def spec_for(
         self, depth: int | None, blocks: tuple[int, ...] | None = None, block_kind: BlockKind | None = None
     ) -> ResNetSpec:
@@ -177,6 +184,7 @@ class Chosen:
     source: ModelSource | None = None
     unsafe: bool = False
     load_options: dict[str, Any] = field(default_factory=dict)
+    fold_bn: bool = False  # the deployed network (--fold-bn): open() folds the BNs that follow convolutions
 
     def inputs(self) -> list[tuple[Path, str]]:
         """The --model file as an input that no output may overwrite."""
@@ -188,7 +196,12 @@ class Chosen:
         """Build or load the model (imports TensorFlow): :func:`resnet_inspect.analysis.inspection.open_model`."""
         from resnet_inspect.analysis.inspection import open_model
 
-        return open_model(self.spec, self.source, self.unsafe, self.load_options, warn=warn, initialize=initialize)
+        return open_model(self.spec, self.source, self.unsafe, self.load_options, warn=warn, initialize=initialize,
+                          fold_bn=self.fold_bn)
+
+    def unfolded(self) -> Chosen:
+        """The same network as built, its BNs left as they are (what --fold-bn's network is set beside)."""
+        return dataclasses.replace(self, fold_bn=False)
 
     def cache_identity(self) -> dict[str, Any] | None:
         """What decides this model's walk, for the cache of walks; None for what is not cached (a file loaded
@@ -196,15 +209,17 @@ class Chosen:
         from resnet_inspect.analysis import cache
 
         if self.source is None:
-            return cache.spec_identity(self.spec)
+            return cache.spec_identity(self.spec, self.fold_bn)
         if self.source.application is not None:
-            return {"application": self.source.application, "options": dict(sorted(self.load_options.items()))}
+            return {"application": self.source.application, "options": dict(sorted(self.load_options.items())),
+                    "fold_bn": self.fold_bn}
         if self.unsafe or self.source.contents is None:
             return None
         import hashlib
 
         # The heading quotes the --model as given, so the text is part of what is cached.
-        return {"file_sha256": hashlib.sha256(self.source.contents.data).hexdigest(), "text": self.source.text}
+        return {"file_sha256": hashlib.sha256(self.source.contents.data).hexdigest(), "text": self.source.text,
+                "fold_bn": self.fold_bn}
 
     def walk(self) -> Any:
         """Open and walk the model (imports TensorFlow) as :class:`resnet_inspect.analysis.cache.Walked`: the
@@ -276,9 +291,9 @@ class ModelOptions(OptionGroup):
         if self.model is None:
             if self.unsafe:
                 raise UsageError("--unsafe applies to a --model file")
-            return Chosen(network.spec())
+            return Chosen(network.spec(), fold_bn=network.fold_bn)
         source = parse_source(self.model)
-        allowed = APPLICATION_FIELDS if source.application is not None else ()
+        allowed = (*APPLICATION_FIELDS, "fold_bn") if source.application is not None else ("fold_bn",)
         conflicts = network.spelled(set(network.given) - set(allowed))
         if conflicts:
             takes = "; keras:<Application> takes --input-size and --classes" if source.application is None else ""
@@ -291,7 +306,7 @@ class ModelOptions(OptionGroup):
         options = {name: getattr(network, name) for name in APPLICATION_FIELDS if name in network.given}
         if "classes" in options:
             check_positive("classes", network.classes)
-        return Chosen(None, source, self.unsafe, options)
+        return Chosen(None, source, self.unsafe, options, fold_bn=network.fold_bn)
 
 
 @dataclass(frozen=True)
@@ -333,10 +348,13 @@ class MemoryOptions(OptionGroup):
         ),
     ] = False
 
-    def check(self, spec: ResNetSpec | None) -> None:
+    def check(self, spec: ResNetSpec | None, fold_bn: bool = False) -> None:
         """A positive batch, and a --measure that fits (refused before anything is built); a --model
-        (``spec`` None) is estimated, not measured."""
+        (``spec`` None) is estimated, not measured, and so is a folded network (--fold-bn)."""
         check_positive("batch_size", self.batch_size)
+        if self.measure and fold_bn:
+            raise UsageError("--measure builds the network as designed in a fresh process; the folded network of "
+                             "--fold-bn is estimated, not measured")
         if self.measure and spec is None:
             raise UsageError("--measure builds a network of the options in a fresh process; a --model is not measured")
         if self.measure and spec is not None:

@@ -75,7 +75,7 @@ def plot(
             names.append(parsed)
         specs = compare.model_specs(names, network.spec_for, network.member_spec)
         check_png(out)
-        plot_models(specs, out)
+        plot_models(specs, out, network.fold_bn)
     else:
         chosen = source.choose(network)
         check_png(out)
@@ -94,13 +94,13 @@ def plot_blocks(chosen: Chosen, out: Path) -> None:
     typer.echo(f"wrote {out}")
 
 
-def plot_models(specs: tuple[tuple[str, ResNetSpec], ...], out: Path) -> None:
+def plot_models(specs: tuple[tuple[str, ResNetSpec], ...], out: Path, fold_bn: bool = False) -> None:
     from resnet_inspect.analysis import compare
     from resnet_inspect.output import charts
     from resnet_inspect.output.render import build_progress, make_console
 
     with build_progress(make_console(stderr=True), len(specs)) as step:
-        entries = compare.build_models(specs, step)  # imports TensorFlow
+        entries = compare.build_models(specs, step, fold_bn)  # imports TensorFlow
     points = [(e.label, e.report.totals.params, e.report.totals.macs) for e in entries]
     h, w = specs[0][1].input_size
     charts.save_png(charts.models_chart(points, f"Parameters against MACs ({h}x{w} input)"), out)

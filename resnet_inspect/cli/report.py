@@ -29,7 +29,7 @@ def report(
 ) -> None:
     walks.apply()
     chosen = source.choose(network)
-    estimate.check(chosen.spec)
+    estimate.check(chosen.spec, chosen.fold_bn)
     bench_rows = ()
     if bench is not None:
         from resnet_inspect.bench.results import read_bench_csv

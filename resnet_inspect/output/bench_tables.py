@@ -13,10 +13,11 @@ from rich.table import Table
 from rich.text import Text
 
 from resnet_inspect.analysis.records import flat
-from resnet_inspect.bench.plan import Precision
+from resnet_inspect.bench.plan import Mode, Precision
 from resnet_inspect.output.columns import BENCH_VIEW
 from resnet_inspect.output.fit import Sheet, print_sheet
 from resnet_inspect.output.render import make_progress
+from resnet_inspect.units import human_bytes
 
 if TYPE_CHECKING:  # numpy, which the bench statistics import, only where a bench runs
     from resnet_inspect.bench.stats import BenchResult
@@ -35,14 +36,43 @@ BENCH_CONVENTION_LINE = (
     "steps only. images/s = batch / mean step; GFLOP/s = the walk's FLOPs per image (a multiply-add counts 2) "
     "x batch / mean step; % of peak against the peak below."
 )
+# bench --mode train: what a step is instead (the JSON's "step"), and the line over the table.
+TRAIN_STEP = ("one training step of batch_size images: forward in training mode, sparse categorical cross-entropy "
+              "on random labels, gradients, an SGD (momentum 0.9) update, the loss brought to the host")
+TRAIN_CONVENTION_LINE = (
+    "Step = one training step (forward in training mode, cross-entropy on random labels, backward, SGD momentum "
+    "update), loss brought to the host; statistics over timed steps only. images/s = batch / mean step; GFLOP/s "
+    "and % of peak blank: the walk counts the forward pass's FLOPs only."
+)
+# bench --fold-bn: the network as built, timed in the same run.
+BASELINE_TITLE = "the network as built (BNs not folded), its steps interleaved with those above"
 
 
-def bench_sheet(results: Sequence[BenchResult]) -> Sheet:
+def bench_sheet(results: Sequence[BenchResult], title: str | None = None) -> Sheet:
     rows = tuple(
         flat(result.row) | {"steps": f"{len(result.times_ms)}" + ("" if result.complete else " (interrupted)")}
         for result in results
     )
-    return Sheet(BENCH_VIEW, rows, key=3, box=box.SIMPLE_HEAD, caption="step times in ms")
+    return Sheet(BENCH_VIEW, rows, title=title, key=3, box=box.SIMPLE_HEAD, caption="step times in ms")
+
+
+def memory_line(result: BenchResult) -> str:
+    """A training step's measured memory beside its estimate, or why the figure is not a measurement."""
+    found = result.memory
+    assert found is not None
+    where = f"batch {result.row.batch_size} {result.row.precision}"
+    estimate = f"estimate {human_bytes(found.estimate_bytes)} (activations kept for the backward pass + gradients)"
+    if found.note is not None:
+        return f"training memory, {where}: {estimate}; measured rise {found.note}"
+    return (f"training memory, {where}: measured {human_bytes(found.peak_bytes)} ({found.method}), {estimate}: "
+            f"{found.ratio:.2f}x")
+
+
+def speedups(results: Sequence[BenchResult]) -> list[str]:
+    """folded / as built images/s per setting, from the runs timed side by side (--fold-bn)."""
+    built = {(r.row.batch_size, r.row.precision): r.row.images_per_s for r in results if r.network}
+    return [f"batch {r.row.batch_size} {r.row.precision}: {r.row.images_per_s / built[key]:.3f}x"
+            for r in results if not r.network and (key := (r.row.batch_size, r.row.precision)) in built]
 
 
 def environment_table(pairs: Sequence[tuple[str, str]]) -> Table:
@@ -55,15 +85,31 @@ def environment_table(pairs: Sequence[tuple[str, str]]) -> Table:
 
 
 def print_bench(
-    console: Console, heading: str, environment: Sequence[tuple[str, str]], results: Sequence[BenchResult]
+    console: Console,
+    heading: str,
+    environment: Sequence[tuple[str, str]],
+    results: Sequence[BenchResult],
+    mode: Mode = Mode.INFERENCE,
 ) -> None:
+    """The heading, the conventions, the environment and the table; with --fold-bn the network as built in a
+    second table and the folded/built ratios; in train mode each run's measured memory."""
     console.print(Text(heading, style="bold"))
-    console.print(Text(BENCH_CONVENTION_LINE, style="dim"))
+    console.print(Text(TRAIN_CONVENTION_LINE if mode is Mode.TRAIN else BENCH_CONVENTION_LINE, style="dim"))
     console.print(environment_table(environment))
-    if results:
-        print_sheet(console, bench_sheet(results))
+    main = [r for r in results if not r.network]
+    if main:
+        print_sheet(console, bench_sheet(main))
     else:
         console.print(Text("no step was timed", style="yellow"))
+    for result in main:
+        if result.memory is not None:
+            console.print(Text(memory_line(result)))
+    baseline = [r for r in results if r.network]
+    if baseline:
+        print_sheet(console, bench_sheet(baseline, BASELINE_TITLE))
+        ratios = speedups(results)
+        if ratios:
+            console.print(Text("images/s folded / as built: " + ", ".join(ratios)))
 
 
 class BenchProgress:

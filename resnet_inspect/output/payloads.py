@@ -11,10 +11,11 @@ from resnet_inspect import __version__
 from resnet_inspect.analysis.budget import RUN_METADATA
 from resnet_inspect.analysis.compare import BlockSide, CompareLevel, ModelEntry, ModelRow, ratio, stage_names
 from resnet_inspect.analysis.flops import CONVENTION
+from resnet_inspect.analysis.measure import Measurement
 from resnet_inspect.analysis.records import Level, UnitRow, flat
 from resnet_inspect.analysis.report import Report
-from resnet_inspect.bench.plan import BENCH_COLUMNS, BenchPlan
-from resnet_inspect.output.bench_tables import BENCH_CONVENTION
+from resnet_inspect.bench.plan import BENCH_COLUMNS, BenchPlan, Mode
+from resnet_inspect.output.bench_tables import BENCH_CONVENTION, TRAIN_STEP, speedups
 from resnet_inspect.output.columns import SUMMARY_COLUMNS
 
 if TYPE_CHECKING:  # numpy, which the bench statistics import, only where a bench runs
@@ -156,7 +157,9 @@ def models_payload(entries: Sequence[ModelEntry], rows: Sequence[ModelRow], leve
         "convention": CONVENTION,
         "versions": versions(),
         "models": [
-            {"label": entry.label, **(entry.spec.config() if entry.spec is not None else dict(entry.report.config))}
+            # the walked report's configuration adds what was done to the built model (--fold-bn's record)
+            {"label": entry.label, **(entry.spec.config() if entry.spec is not None else {}),
+             **dict(entry.report.config)}
             for entry in entries
         ],
         "unsupported": {entry.label: _unsupported(entry.report) for entry in entries},
@@ -173,6 +176,7 @@ def _bench_settings(plan: BenchPlan) -> dict[str, Any]:
         "threads": plan.threads,
         "xla": plan.xla,
         "devices": "all" if plan.all_devices else "one",
+        "mode": plan.mode.value,
     }
 
 
@@ -185,6 +189,18 @@ def _bench_run(result: BenchResult) -> dict[str, Any]:
         "warmup": result.warmup,
         "steps": len(result.times_ms),
         "times_ms": list(result.times_ms),
+        **({"memory": _measured(result.memory)} if result.memory is not None else {}),
+    }
+
+
+def _measured(found: Measurement) -> dict[str, Any]:
+    """A measured memory figure beside its estimate; ``measured_bytes`` null when it is not believable."""
+    return {
+        "estimate_bytes": found.estimate_bytes,
+        "measured_bytes": None if found.note else found.peak_bytes,
+        "raw_rise_bytes": found.peak_bytes,
+        "method": found.method,
+        "note": found.note,
     }
 
 
@@ -204,7 +220,7 @@ def bench_payload(
     return {
         "model": model,
         "config": config,
-        "convention": {**CONVENTION, **BENCH_CONVENTION},
+        "convention": {**CONVENTION, **BENCH_CONVENTION, **({"step": TRAIN_STEP} if plan.mode is Mode.TRAIN else {})},
         "versions": versions,
         # What changes from run to run besides the timings (free memory) stays on the console:
         # the rest of the file is the same for the same command on the same machine.
@@ -212,8 +228,13 @@ def bench_payload(
         "settings": _bench_settings(plan),
         "flops_per_image": flops_per_image,
         "columns": list(BENCH_COLUMNS),
-        "rows": [dataclasses.asdict(r.row) for r in results],
-        "runs": [_bench_run(r) for r in results],
+        "rows": [dataclasses.asdict(r.row) for r in results if not r.network],
+        "runs": [_bench_run(r) for r in results if not r.network],
+        # --fold-bn: the network as built, timed just before each run of the folded one
+        **({"as_built": {"rows": [dataclasses.asdict(r.row) for r in baseline],
+                         "runs": [_bench_run(r) for r in baseline],
+                         "images_per_s_folded_over_built": speedups(results)}}
+           if (baseline := [r for r in results if r.network]) else {}),
     }
 
 
