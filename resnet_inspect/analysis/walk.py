@@ -204,6 +204,22 @@ class _Walk:
         )
 
 
+def named_nodes(model: keras.Model) -> dict[str, Any]:
+    """The call (Keras node) behind each record name that :func:`analyze` gives ``model``, for a model with no
+    nested model (a nested model's layers have no node in the outer graph): how ``profile`` finds the tensors
+    where it cuts the pass. A TypeError names a nested model."""
+    graph = _graph(model)
+    if graph is None:
+        raise TypeError("named_nodes() needs a built Keras functional or Sequential model")
+    walk = _Walk(naming.group_of)
+    found = {}
+    for node in _nodes(graph):
+        if _graph(node.operation) is not None:
+            raise TypeError(f"{model.name} holds the nested model {node.operation.name!r}")
+        found[walk.name("", node.operation)] = node
+    return found
+
+
 def dynamic_inputs(model: keras.Model) -> tuple[Shape, ...]:
     """The shapes (without batch) of the model's inputs that have an unknown size; empty when all are fixed."""
     return tuple(shape for t in model.inputs if None in (shape := _shape(t)))

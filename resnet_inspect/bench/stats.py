@@ -28,9 +28,10 @@ from resnet_inspect.bench.plan import Precision
 
 
 class StepsInterrupted(KeyboardInterrupt):
-    """Ctrl-C during a run; carries the step times measured before it."""
+    """Ctrl-C during a run; carries the step times measured before it (of :func:`time_rounds`: each
+    complete round's times)."""
 
-    def __init__(self, times: Sequence[float]) -> None:
+    def __init__(self, times: Sequence[Any]) -> None:
         super().__init__()
         self.times = tuple(times)
 
@@ -51,30 +52,51 @@ def time_steps(
     """Run ``warmup`` untimed steps, then time each step until ``iterations`` steps or ``min_time``
     seconds of timed steps (at least one step). ``step`` must return only once its result is on
     the host, so each time covers the whole step. Returns the step times in seconds."""
+    try:
+        return time_rounds([step], warmup, iterations, min_time, clock, on_step)[0]
+    except StepsInterrupted as stop:
+        raise StepsInterrupted([times[0] for times in stop.times]) from None
+
+
+def time_rounds(
+    steps: Sequence[Callable[[], Any]],
+    warmup: int,
+    iterations: int | None,
+    min_time: float | None = None,
+    clock: Clock = time.perf_counter,
+    on_step: StepHook | None = None,
+) -> list[list[float]]:
+    """:func:`time_steps` for several steps run in turn: a round runs each of ``steps`` once, in order, each
+    timed on its own; rounds are counted as steps are (``min_time``: the seconds of all timed steps).
+    Interleaved, every step meets the same conditions (a machine that slows down slows them all).
+    Returns each step's times in seconds; Ctrl-C raises StepsInterrupted with the complete rounds' times."""
     if (iterations is None) == (min_time is None):
-        raise ValueError("time_steps needs exactly one of iterations and min_time")
-    times: list[float] = []
+        raise ValueError("time_rounds needs exactly one of iterations and min_time")
+    rounds: list[tuple[float, ...]] = []
     try:
         for done in range(1, warmup + 1):
-            step()
+            for step in steps:
+                step()
             if on_step is not None:
                 on_step("warmup", done)
         elapsed = 0.0
         while True:
-            start = clock()
-            step()
-            seconds = clock() - start
-            times.append(seconds)
-            elapsed += seconds
+            times = []
+            for step in steps:
+                start = clock()
+                step()
+                times.append(clock() - start)
+            rounds.append(tuple(times))
+            elapsed += sum(times)
             if on_step is not None:
-                on_step("timed", len(times))
-            if iterations is not None and len(times) >= iterations:
+                on_step("timed", len(rounds))
+            if iterations is not None and len(rounds) >= iterations:
                 break
             if min_time is not None and elapsed >= min_time:
                 break
     except KeyboardInterrupt:
-        raise StepsInterrupted(times) from None
-    return times
+        raise StepsInterrupted(rounds) from None
+    return [[times[k] for times in rounds] for k in range(len(steps))]
 
 
 # --- statistics ------------------------------------------------------------------------------
@@ -136,11 +158,11 @@ class BenchResult:
     complete: bool = True
 
 
-def _ms(value: float) -> float:
+def round_ms(value: float) -> float:
     return round(value, 4)  # 0.1 us: finer digits are clock noise
 
 
-def _rate(value: float) -> float:
+def round_rate(value: float) -> float:
     return float(f"{value:.6g}")  # 6 significant digits: enough for any rate, small or large
 
 
@@ -167,18 +189,18 @@ def make_result(
         device=device,
         precision=precision.value,
         xla=xla,
-        mean_ms=_ms(stats.mean_ms),
-        p50_ms=_ms(stats.p50_ms),
-        p90_ms=_ms(stats.p90_ms),
-        p99_ms=_ms(stats.p99_ms),
-        std_ms=_ms(stats.std_ms) if stats.std_ms is not None else None,
-        images_per_s=_rate(images_per_s),
-        gflops_per_s=_rate(flops_per_s / 1e9) if flops_per_s is not None else None,
-        pct_of_peak=_rate(100.0 * flops_per_s / peak_flops) if flops_per_s is not None and peak_flops else None,
+        mean_ms=round_ms(stats.mean_ms),
+        p50_ms=round_ms(stats.p50_ms),
+        p90_ms=round_ms(stats.p90_ms),
+        p99_ms=round_ms(stats.p99_ms),
+        std_ms=round_ms(stats.std_ms) if stats.std_ms is not None else None,
+        images_per_s=round_rate(images_per_s),
+        gflops_per_s=round_rate(flops_per_s / 1e9) if flops_per_s is not None else None,
+        pct_of_peak=round_rate(100.0 * flops_per_s / peak_flops) if flops_per_s is not None and peak_flops else None,
     )
     return BenchResult(
         row=row,
-        times_ms=tuple(_ms(float(t) * 1e3) for t in times_s),
+        times_ms=tuple(round_ms(float(t) * 1e3) for t in times_s),
         warmup=warmup,
         replicas=replicas,
         complete=complete,

@@ -36,6 +36,8 @@ COMMANDS = {
     "paper": "The paper's Table 1 MACs (and the published parameter counts) beside our v1 networks.",
     "plot": "Charts as PNG: per-block params and FLOPs (--depth ...), params vs MACs (model names), or --bench "
     "results.",
+    "profile": "Where the forward pass's time goes: p50/p90 per block or stage beside FLOPs, GFLOP/s, share, "
+    "FLOPs/byte and roofline bound.",
     "report": "Write layers/blocks/stages CSV, report.json, report.md and its charts (PNG) into --out.",
     "summary": "Per-stage, per-block or per-layer output shapes, parameters, MACs and FLOPs.",
 }

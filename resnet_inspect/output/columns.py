@@ -219,6 +219,24 @@ LATENCY_VIEW = (
 )
 
 
+# profile's rows (resnet_inspect.bench.breakdown.ProfileRow): step times in ms, rates and shares empty when unknown.
+PROFILE = _table(
+    Column("name", "Name", text=True, left=True),
+    Column("type", "Type", text=True, left=True, drop=2),
+    Column("p50_ms", "p50 ms", fmt=decimals(2)),
+    Column("p90_ms", "p90 ms", fmt=decimals(2, ""), drop=1),
+    Column("share_pct", "Share %", fmt=decimals(1, "")),
+    Column("macs", "MACs", "M", fmt=mega, scale=SI_MEGA, drop=3),
+    Column("flops", "FLOPs", "M", fmt=lambda v: "" if v is None else mega(v), scale=SI_MEGA),
+    Column("gflops_per_s", "GFLOP/s", fmt=decimals(1, "")),
+    Column("pct_of_peak", "% of peak", fmt=decimals(1, ""), drop=2),
+    Column("bytes_moved", "Bytes", "MiB", fmt=lambda v: "" if v is None else mib(v), scale=MEBIBYTES, drop=1),
+    Column("arithmetic_intensity", "FLOPs/byte", fmt=decimals(1, "")),
+    Column("bound", "Bound", fmt=lambda v: v or "", text=True, left=True),
+)
+PROFILE_VIEW = pick(PROFILE, *PROFILE)
+
+
 # compare's models (resnet_inspect.output.compare_tables.model_cells): differences and ratios against the first.
 def _ratio(field: str) -> Column:
     return Column(f"{field}_ratio", "×", fmt=times)
