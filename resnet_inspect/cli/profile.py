@@ -75,7 +75,7 @@ def profile(
                if path is not None]
     check_distinct(written, chosen.inputs())
 
-    from resnet_inspect.output.charts import save_png
+    from resnet_inspect.output.charts import roofline_figure, save_png
     from resnet_inspect.output.export import write_csv, write_json
     from resnet_inspect.output.payloads import profile_payload, roofline_dict, versions
 
@@ -91,7 +91,7 @@ def profile(
             roofline_dict(found.roofline, found.bandwidth), versions(),
         ))
     if png is not None:
-        save_png(roofline_figure(found), png)
+        save_png(roofline_figure(found.model_name, found.rows, found.roofline), png)
 
 
 def measure_profile(chosen: Chosen, plan: BenchPlan, level: Level, wide: bool = False, show: bool = True) -> Profiled:
@@ -145,20 +145,3 @@ def measure_profile(chosen: Chosen, plan: BenchPlan, level: Level, wide: bool = 
         print_profile(console, heading, shown, rows, level.value)
     return Profiled(report.model_name, heading, config, environment, tuple(runs), rows, roofs[plan.precisions[0]],
                     bandwidth)
-
-
-def roofline_figure(found: Profiled) -> Any:
-    """The roofline chart of a profile: every unit of every run a point (no overhead, no whole-pass row)."""
-    from resnet_inspect.bench.breakdown import OVERHEAD, WHOLE
-    from resnet_inspect.output.charts import block_label, roofline_chart
-
-    series = []
-    for rows in found.rows:
-        first = rows[0]
-        points = [(block_label(row), row.stage or row.name, row.arithmetic_intensity, row.gflops_per_s)
-                  for row in rows
-                  if row.type not in (OVERHEAD, "whole") and row.name != WHOLE
-                  and row.arithmetic_intensity and row.gflops_per_s]
-        series.append((f"batch {first.batch_size}, {first.precision}", points))
-    roof = found.roofline
-    return roofline_chart(series, roof.peak_flops, roof.bytes_per_s, f"{found.model_name}: roofline, {first.device}")

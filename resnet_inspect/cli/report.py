@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Annotated
 
@@ -9,6 +10,7 @@ import typer
 
 from resnet_inspect.cli.app import command
 from resnet_inspect.cli.options import BenchFileOpt, MemoryOptions, ModelOptions, NetworkOptions
+from resnet_inspect.errors import UsageError
 from resnet_inspect.output.export import check_distinct, check_output_dir, check_output_path
 
 OutDirOpt = Annotated[
@@ -17,12 +19,37 @@ OutDirOpt = Annotated[
 ]
 
 
+ProfileOpt = Annotated[
+    bool,
+    typer.Option("--profile/--no-profile", help="Also measure where the forward pass's time goes (as `profile` at "
+                 "--batch-size and the precision of --dtype, on the default device): a Profile section and "
+                 "roofline.png."),
+]
+# --dtype -> the precision policy --profile times it under.
+PROFILE_PRECISIONS = {"float32": "float32", "float16": "mixed_float16", "bfloat16": "mixed_bfloat16"}
+
+
 @command
 def report(
-    out: OutDirOpt, network: NetworkOptions, source: ModelOptions, estimate: MemoryOptions, bench: BenchFileOpt = None
+    out: OutDirOpt,
+    network: NetworkOptions,
+    source: ModelOptions,
+    estimate: MemoryOptions,
+    bench: BenchFileOpt = None,
+    profile: ProfileOpt = False,
 ) -> None:
     chosen = source.choose(network)
     estimate.check(chosen.spec)
+    plan = None
+    if profile:
+        from resnet_inspect.bench.plan import make_plan
+        from resnet_inspect.cli.profile import check_profile
+
+        if estimate.dtype.value not in PROFILE_PRECISIONS:
+            raise UsageError(f"--profile times the policies of float32, float16 and bfloat16; --dtype "
+                             f"{estimate.dtype.value} has none")
+        plan = make_plan([estimate.batch_size], [PROFILE_PRECISIONS[estimate.dtype.value]])
+        check_profile(chosen, plan, source)
     bench_rows = ()
     if bench is not None:
         from resnet_inspect.bench.results import read_bench_csv
@@ -50,5 +77,14 @@ def report(
     )
     if chosen.spec is not None:
         bundle = with_measurement(bundle, chosen.spec, estimate.measure)
+    if plan is not None:
+        from resnet_inspect.analysis.budget import RUN_METADATA
+        from resnet_inspect.cli.profile import measure_profile
+        from resnet_inspect.output.bundle import Profile
+
+        found = measure_profile(chosen, plan, Level.BLOCK, show=False)
+        environment = tuple((key, value) for key, value in found.environment if key not in RUN_METADATA)
+        bundle = dataclasses.replace(bundle, profile=Profile(found.rows[0], found.roofline, found.bandwidth,
+                                                             environment))
     written = write_bundle(bundle, out)
     typer.echo(f"wrote {len(written)} files into {out}: {', '.join(p.name for p in written)}")

@@ -330,3 +330,20 @@ def roofline_chart(
     ax.legend(handles=handles, fontsize=7, loc="lower right")
     ax.set_title(title + (f"\n{' and '.join(missing)} unknown: not drawn" if missing else ""), fontsize=11)
     return figure
+
+
+def roofline_figure(model_name: str, runs: Sequence[Sequence[Any]], roofline: Any) -> Any:
+    """The roofline chart of a profile (:class:`resnet_inspect.bench.breakdown.ProfileRow` per unit, one sequence
+    per run): every unit a point; the overhead and the whole pass are not units."""
+    from resnet_inspect.bench.breakdown import OVERHEAD
+
+    series = []
+    device = ""
+    for rows in runs:
+        first = rows[0]
+        device = first.device
+        points = [(block_label(row), row.stage or row.name, row.arithmetic_intensity, row.gflops_per_s)
+                  for row in rows
+                  if row.type not in (OVERHEAD, "whole") and row.arithmetic_intensity and row.gflops_per_s]
+        series.append((f"batch {first.batch_size}, {first.precision}", points))
+    return roofline_chart(series, roofline.peak_flops, roofline.bytes_per_s, f"{model_name}: roofline on {device}")

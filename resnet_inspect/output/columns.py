@@ -232,7 +232,7 @@ PROFILE = _table(
     Column("pct_of_peak", "% of peak", fmt=decimals(1, ""), drop=2),
     Column("bytes_moved", "Bytes", "MiB", fmt=lambda v: "" if v is None else mib(v), scale=MEBIBYTES, drop=1),
     Column("arithmetic_intensity", "FLOPs/byte", fmt=decimals(1, "")),
-    Column("bound", "Bound", fmt=lambda v: v or "", text=True, left=True),
+    Column("bound", "Bound", fmt=lambda v: v or "", text=True),
 )
 PROFILE_VIEW = pick(PROFILE, *PROFILE)
 
