@@ -1,7 +1,7 @@
 """The forward pass cut at block boundaries: which layers each block runs, which tensors enter and leave it,
 and the bytes it moves. No TensorFlow here.
 
-``profile`` (:mod:`resnet_inspect.bench.profile`) runs each segment as its own compiled function, in graph
+``profile`` (:mod:`resnet_inspect.bench.pieces`) runs each segment as its own compiled function, in graph
 order, each fed the tensors the segments before it produced: the real forward pass, cut where blocks meet.
 What a segment reads is the output of a layer outside it (the model's input for the stem); what it writes is
 the output of each of its layers that a later layer reads, or that is an output of the model.

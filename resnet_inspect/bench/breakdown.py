@@ -1,7 +1,7 @@
 """Where the time of a forward pass goes: the rows of ``profile``, from measured times. No TensorFlow (numpy).
 
 A run (:class:`ProfileRun`) holds, round by round, the time of the whole compiled forward pass and of each
-block's segment of it (:mod:`resnet_inspect.bench.profile`). Each row is one block or stage:
+block's segment of it (:mod:`resnet_inspect.bench.pieces`). Each row is one block or stage:
 
 * ``p50_ms``, ``p90_ms``, ``mean_ms``: over the timed rounds (a stage's time in a round is the sum of its
   blocks' times in that round), statistics as :func:`resnet_inspect.bench.stats.summarize`;

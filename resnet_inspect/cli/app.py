@@ -1,6 +1,6 @@
 """The typer application: its commands, loaded on demand, and its error handling.
 
-Commands are thin: parse, call the library, render. Each lives in ``cli/<name>.py`` and registers
+Commands are thin: parse, call the library, render. Each lives in ``cli/<name>.py`` (or :data:`MODULES`) and registers
 with :func:`command`, which expands its option groups (:mod:`resnet_inspect.cli.groups`, declared in
 :mod:`resnet_inspect.cli.options`) and gives it the tool's ``--version``. The root lists the
 commands from :data:`COMMANDS` and imports a command's module only to run it or show its help,
@@ -41,6 +41,8 @@ COMMANDS = {
     "report": "Write layers/blocks/stages CSV, report.json, report.md and its charts (PNG) into --out.",
     "summary": "Per-stage, per-block or per-layer output shapes, parameters, MACs and FLOPs.",
 }
+# A command whose name is a module of the standard library lives in a module named otherwise.
+MODULES = {"profile": "profiling"}
 # The commands registered so far (their modules imported), by name.
 _REGISTERED: dict[str, typer.Typer] = {}
 
@@ -63,7 +65,7 @@ class _Group(TyperGroup):
             return self.commands[name]
         if self._listing:  # the root's --help: the name and its line are enough
             return TyperCommand(name, help=COMMANDS[name])
-        importlib.import_module(f"resnet_inspect.cli.{name}")
+        importlib.import_module(f"resnet_inspect.cli.{MODULES.get(name, name)}")
         self.commands[name] = typer.main.get_command(_REGISTERED[name])
         return self.commands[name]
 

@@ -43,7 +43,7 @@ def report(
     plan = None
     if profile:
         from resnet_inspect.bench.plan import make_plan
-        from resnet_inspect.cli.profile import check_profile
+        from resnet_inspect.cli.profiling import check_profile
 
         if estimate.dtype.value not in PROFILE_PRECISIONS:
             raise UsageError(f"--profile times the policies of float32, float16 and bfloat16; --dtype "
@@ -79,7 +79,7 @@ def report(
         bundle = with_measurement(bundle, chosen.spec, estimate.measure)
     if plan is not None:
         from resnet_inspect.analysis.budget import RUN_METADATA
-        from resnet_inspect.cli.profile import measure_profile
+        from resnet_inspect.cli.profiling import measure_profile
         from resnet_inspect.output.bundle import Profile
 
         found = measure_profile(chosen, plan, Level.BLOCK, show=False)

@@ -79,17 +79,24 @@ def _piece_call(piece: keras.Model) -> Callable[..., object]:
 
 
 def block_steps(
-    model: keras.Model, found: Sequence[Segment], batch: int, device: str, xla: bool, gpu: bool
-) -> list[Callable[[], None]]:
+    model: keras.Model,
+    found: Sequence[Segment],
+    batch: int,
+    device: str,
+    xla: bool,
+    gpu: bool,
+    inputs: object | None = None,
+) -> list[Callable[[], list[object]]]:
     """One step per block: the block's compiled piece of the pass, fed by the pieces before it (the first by
-    the model's input, random as ``bench``'s), traced and run once in order before they are returned."""
+    the model's input, random as ``bench``'s), traced and run once in order before they are returned. A step
+    returns the tensors its piece wrote. ``inputs``: the model's input instead of a random one."""
     try:
         nodes = named_nodes(model)
     except TypeError as exc:
         raise UsageError(f"profile cuts a model's own graph at its blocks: {exc}") from None
     shape, dtype = input_spec(model, batch)
     with tf.device(device):
-        first = tf.random.uniform(shape, dtype=dtype, seed=0)
+        first = tf.random.uniform(shape, dtype=dtype, seed=0) if inputs is None else inputs
     kept = {id(t) for t in model.inputs}
     values: dict[int, object] = {id(model.inputs[0]): first}
     pieces = []
@@ -110,10 +117,10 @@ def block_steps(
     # dispatch than the tf.function's own (its arguments are not matched against its traces again).
     concrete: dict[int, Callable[..., object]] = {}
 
-    def make_step(index: int) -> Callable[[], None]:
+    def make_step(index: int) -> Callable[[], list[object]]:
         forward, reads, writes = pieces[index]
 
-        def step() -> None:
+        def step() -> list[object]:
             arguments = [values[key] for key in reads]
             if index not in concrete:
                 concrete[index] = forward.get_concrete_function(*arguments)
@@ -122,6 +129,7 @@ def block_steps(
             values.update(zip(writes, outputs, strict=True))
             for key in drops[index]:
                 values.pop(key, None)
+            return outputs
 
         return step
 

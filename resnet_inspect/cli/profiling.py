@@ -101,7 +101,7 @@ def measure_profile(chosen: Chosen, plan: BenchPlan, level: Level, wide: bool = 
     from resnet_inspect.analysis.inspection import inspect_model
     from resnet_inspect.analysis.segments import segments
     from resnet_inspect.bench import hardware
-    from resnet_inspect.bench import profile as core
+    from resnet_inspect.bench import pieces as core
     from resnet_inspect.bench import run as bench_run
     from resnet_inspect.bench.breakdown import profile_rows
     from resnet_inspect.output.bench_tables import bench_progress
