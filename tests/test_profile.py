@@ -34,16 +34,21 @@ def fake_seconds(step: int, round_: int) -> float:
 
 
 class FakeClock:
-    """Reads alternate start/end around each step of each round, in time_rounds' order: the k-th end read is step
-    k mod (blocks + 1) of round k // (blocks + 1), and it advances the clock by that step's fake time."""
+    """Reads alternate start/end around each step of each timed round, in time_rounds' order: the k-th end read is
+    position k mod n of round k // n (n steps), and it advances the clock by that step's fake time. ``alternate``:
+    odd rounds run step 0 last, as profile's rounds do (no warm-up round before the timed ones)."""
 
-    def __init__(self, steps: int) -> None:
-        self.steps, self.reads, self.now = steps, 0, 1000.0
+    def __init__(self, steps: int, alternate: bool = True) -> None:
+        self.steps, self.alternate, self.reads, self.now = steps, alternate, 0, 1000.0
 
     def __call__(self) -> float:
         if self.reads % 2:
             done = self.reads // 2
-            self.now += fake_seconds(done % self.steps, done // self.steps)
+            position, round_ = done % self.steps, done // self.steps
+            order = list(range(self.steps))
+            if self.alternate and round_ % 2:
+                order = order[1:] + order[:1]
+            self.now += fake_seconds(order[position], round_)
         self.reads += 1
         return self.now
 
@@ -202,7 +207,7 @@ def test_pieces_compute_the_models_output(build) -> None:
 
     _, model, report = build(18, input_size=32)
     x = tf.random.uniform((2, 32, 32, 3), seed=0)
-    steps = block_steps(model, segments(report), 2, "/device:CPU:0", False, False, inputs=x)
+    steps = block_steps(model, segments(report), report.layers, 2, "/device:CPU:0", False, False, inputs=x)
     assert len(steps) == BLOCKS
     for step in steps:
         written = step()
@@ -213,7 +218,7 @@ def test_pieces_compute_the_models_output(build) -> None:
 
 def test_time_rounds_interleaves_and_keeps_complete_rounds() -> None:
     order: list[str] = []
-    clock = FakeClock(2)
+    clock = FakeClock(2, alternate=False)
     times = time_rounds([lambda: order.append("whole"), lambda: order.append("piece")], 1, 2, clock=clock)
     assert order == ["whole", "piece"] * 3  # one warm-up round, then two timed
     assert times == [pytest.approx([fake_seconds(0, 0), fake_seconds(0, 1)]),
@@ -227,8 +232,15 @@ def test_time_rounds_interleaves_and_keeps_complete_rounds() -> None:
             raise KeyboardInterrupt
 
     with pytest.raises(StepsInterrupted) as caught:
-        time_rounds([lambda: None, second], 0, 5, clock=FakeClock(2))
+        time_rounds([lambda: None, second], 0, 5, clock=FakeClock(2, alternate=False))
     assert len(caught.value.times) == 1  # the complete round only
+
+    # alternating: the first step runs last in every second round; times stay in the order of the steps
+    order.clear()
+    steps = [lambda: order.append("whole"), lambda: order.append("a"), lambda: order.append("b")]
+    times = time_rounds(steps, 1, 2, clock=FakeClock(3, alternate=False), alternate=True)
+    assert order == ["whole", "a", "b", "a", "b", "whole", "whole", "a", "b"]
+    assert len(times) == 3 and all(len(t) == 2 for t in times)
 
 
 def test_roofline_by_hand() -> None:
@@ -259,7 +271,31 @@ def test_report_profile_adds_the_section_and_the_chart(injected, tmp_path: Path)
     rows = document["profile"]["rows"]
     assert rows[-1]["name"] == "forward pass" and document["profile"]["roofline"]["bandwidth_bytes_per_s"] == BANDWIDTH
     assert math.isclose(sum(r["p50_ms"] for r in rows[:-1]), rows[-1]["p50_ms"], abs_tol=1e-6)
-    # a later report without --profile removes the chart
-    result = CliRunner().invoke(app, ["report", "--depth", "18", "--input-size", "32", "--out", str(out)])
-    assert result.exit_code == 0, result.output
-    assert not (out / "roofline.png").exists()
+
+
+def test_ctrl_c_shows_the_complete_runs_and_writes_nothing(injected, monkeypatch: pytest.MonkeyPatch,
+                                                          tmp_path: Path) -> None:
+    from resnet_inspect.output.bench_tables import BenchProgress
+
+    def interrupt_second_run(self, phase: str, done: int) -> None:
+        if self.label.startswith("run 2/2"):
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(BenchProgress, "on_step", interrupt_second_run)
+    result = run("--depth", "18", "--input-size", "32", "-b", "1", "-b", "2", "--warmup", "0", "-n", "2",
+                 "--csv", str(tmp_path / "p.csv"))
+    assert result.exit_code == 130
+    assert result.output.splitlines()[-1] == "Error: interrupted: 1 of 2 runs complete; nothing was written"
+    assert "batch 1, float32: the units sum to" in result.output
+    assert not (tmp_path / "p.csv").exists()
+
+
+def test_the_device_triad_runs_its_kernel(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The GPU's memory roof: the same triad on the device through XLA (run here on the CPU device, small)."""
+    from resnet_inspect.bench import pieces
+    from resnet_inspect.bench.run import Target
+
+    monkeypatch.setattr(pieces, "GPU_TRIAD_ELEMENTS", 1_000_000)
+    found = pieces.bandwidth(Target("GPU", ("/device:CPU:0",), ("test",), hardware.read_cpu()), 1)
+    assert 1e8 < found.bytes_per_s < 1e13
+    assert "3 x 4 x n bytes" in found.derivation and "1,000,000 elements" in found.derivation

@@ -204,19 +204,21 @@ class _Walk:
         )
 
 
-def named_nodes(model: keras.Model) -> dict[str, Any]:
-    """The call (Keras node) behind each record name that :func:`analyze` gives ``model``, for a model with no
-    nested model (a nested model's layers have no node in the outer graph): how ``profile`` finds the tensors
-    where it cuts the pass. A TypeError names a nested model."""
+def named_nodes(model: keras.Model) -> list[tuple[str, str, Any]]:
+    """(record name, layer type, Keras node) of every call, in the order and with the names :func:`analyze` gives
+    ``model``'s records, for a model with no nested model (a nested model's layers have no node in the outer
+    graph): how ``profile`` finds the tensors where it cuts the pass. A TypeError names a nested model."""
     graph = _graph(model)
     if graph is None:
         raise TypeError("named_nodes() needs a built Keras functional or Sequential model")
     walk = _Walk(naming.group_of)
-    found = {}
+    found = []
     for node in _nodes(graph):
-        if _graph(node.operation) is not None:
-            raise TypeError(f"{model.name} holds the nested model {node.operation.name!r}")
-        found[walk.name("", node.operation)] = node
+        op = node.operation
+        if _graph(op) is not None:
+            raise TypeError(f"{model.name} holds the nested model {op.name!r}")
+        kind = type(op).__name__ if isinstance(op, keras.layers.Layer) else f"ops.{type(op).__name__}"
+        found.append((walk.name("", op), kind, node))
     return found
 
 

@@ -6,7 +6,8 @@ those leaving it: the same layers, the same weights), compiled as ``bench`` comp
 ``tf.function``, ``jit_compile`` with ``--xla``), on the same device and policy. A round runs the whole
 compiled pass once, as ``bench`` times it, then the blocks one after another, each fed what the blocks
 before it produced in that round: the real pass, run in pieces, each piece timed alone (on a GPU each piece
-ends with a device synchronisation). Rounds interleave the whole pass and its pieces, so both meet the same
+ends with a device synchronisation); every second round runs the whole pass after the pieces instead, so
+neither always follows the other. Rounds interleave the whole pass and its pieces, so both meet the same
 machine; the medians and 90th percentiles are over the timed rounds (:mod:`resnet_inspect.bench.breakdown`).
 
 Why pieces and not a profiler trace: TensorFlow's trace names the ops of a graph run op by op, but with
@@ -22,8 +23,10 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable, Iterator, Sequence
+from typing import Any
 
 from resnet_inspect._tf import keras, tf, tf_logs_wanted
+from resnet_inspect.analysis.records import LayerRecord
 from resnet_inspect.analysis.segments import Segment
 from resnet_inspect.analysis.walk import named_nodes
 from resnet_inspect.bench import hardware
@@ -40,7 +43,7 @@ from resnet_inspect.bench.run import (
     single_step,
 )
 from resnet_inspect.bench.stats import Clock, StepHook, StepsInterrupted, time_rounds
-from resnet_inspect.errors import UsageError
+from resnet_inspect.errors import InspectError, UsageError
 
 # The clock of the timed rounds (tests put a fake one here to make every figure known in advance).
 CLOCK: Clock = time.perf_counter
@@ -78,9 +81,24 @@ def _piece_call(piece: keras.Model) -> Callable[..., object]:
     return piece_call
 
 
+def _nodes_by_record(model: keras.Model, layers: Sequence[LayerRecord]) -> dict[str, Any]:
+    """The node of ``model`` behind each record of the walked model, matched by position: the timed model is
+    built again under its policy, where Keras may number unnamed layers afresh (``max_pooling2d_1``), so the
+    walk's order, not the names, ties the two; the layer types must agree call by call."""
+    try:
+        found = named_nodes(model)
+    except TypeError as exc:
+        raise UsageError(f"profile cuts a model's own graph at its blocks: {exc}") from None
+    kinds = [kind for _, kind, _ in found]
+    if kinds != [record.layer_type for record in layers]:
+        raise InspectError(f"{model.name} built again for timing differs from the walked model; cannot time it")
+    return {record.name: node for record, (_, _, node) in zip(layers, found, strict=True)}
+
+
 def block_steps(
     model: keras.Model,
     found: Sequence[Segment],
+    layers: Sequence[LayerRecord],
     batch: int,
     device: str,
     xla: bool,
@@ -89,11 +107,9 @@ def block_steps(
 ) -> list[Callable[[], list[object]]]:
     """One step per block: the block's compiled piece of the pass, fed by the pieces before it (the first by
     the model's input, random as ``bench``'s), traced and run once in order before they are returned. A step
-    returns the tensors its piece wrote. ``inputs``: the model's input instead of a random one."""
-    try:
-        nodes = named_nodes(model)
-    except TypeError as exc:
-        raise UsageError(f"profile cuts a model's own graph at its blocks: {exc}") from None
+    returns the tensors its piece wrote. ``layers``: the walked model's records (the segments' names).
+    ``inputs``: the model's input instead of a random one."""
+    nodes = _nodes_by_record(model, layers)
     shape, dtype = input_spec(model, batch)
     with tf.device(device):
         first = tf.random.uniform(shape, dtype=dtype, seed=0) if inputs is None else inputs
@@ -145,11 +161,13 @@ def run_profile(
     build: Builder,
     target: Target,
     found: Sequence[Segment],
+    layers: Sequence[LayerRecord],
     on_run: RunHook | None = None,
     on_step: StepHook | None = None,
 ) -> list[ProfileRun]:
     """Time the whole pass and its blocks for every (precision, batch size) of ``plan`` (see the module
-    docstring). Ctrl-C raises SweepInterrupted with the complete runs; an out-of-memory error an InspectError."""
+    docstring); ``layers`` are the walked model's records. Ctrl-C raises SweepInterrupted with the complete
+    runs; an out-of-memory error an InspectError."""
     if plan.all_devices:
         raise UsageError("profile times the pass on one device; --devices all (data-parallel) is for bench")
     results: list[ProfileRun] = []
@@ -161,8 +179,9 @@ def run_profile(
                 on_run(len(results), precision, batch)
             try:
                 whole = single_step(model, batch, device, plan.xla)
-                pieces = block_steps(model, found, batch, device, plan.xla, target.kind == "GPU")
-                times = time_rounds([whole, *pieces], plan.warmup, plan.iterations, plan.min_time, CLOCK, on_step)
+                pieces = block_steps(model, found, layers, batch, device, plan.xla, target.kind == "GPU")
+                times = time_rounds([whole, *pieces], plan.warmup, plan.iterations, plan.min_time, CLOCK, on_step,
+                                    alternate=True)
             except (StepsInterrupted, KeyboardInterrupt):
                 raise SweepInterrupted(results) from None
             except tf.errors.ResourceExhaustedError as exc:
@@ -176,6 +195,11 @@ def _run(batch: int, target: Target, precision: Precision, plan: BenchPlan, time
                       tuple(tuple(t) for t in times[1:]), plan.warmup)
 
 
+def _triad(b: object, c: object) -> object:
+    # A named function, not a lambda (autograph reads its source).
+    return b + hardware.TRIAD_SCALAR * c  # type: ignore[operator]
+
+
 def bandwidth(target: Target, cores: int) -> hardware.Bandwidth:
     """The memory roof of the target: the host's triad in numpy (:func:`resnet_inspect.bench.hardware.host_bandwidth`)
     for a CPU; for a GPU the same triad in float32 on the device, compiled by XLA into one kernel (3 arrays x
@@ -186,7 +210,7 @@ def bandwidth(target: Target, cores: int) -> hardware.Bandwidth:
     with tf.device(target.devices[0]):
         b = tf.fill((n,), 1.0)
         c = tf.fill((n,), 2.0)
-        triad = tf.function(lambda b, c: b + hardware.TRIAD_SCALAR * c, jit_compile=True)
+        triad = tf.function(_triad, jit_compile=True)
         triad(b, c)
         tf.test.experimental.sync_devices()
         seconds = []

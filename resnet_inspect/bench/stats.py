@@ -65,27 +65,35 @@ def time_rounds(
     min_time: float | None = None,
     clock: Clock = time.perf_counter,
     on_step: StepHook | None = None,
+    alternate: bool = False,
 ) -> list[list[float]]:
     """:func:`time_steps` for several steps run in turn: a round runs each of ``steps`` once, in order, each
     timed on its own; rounds are counted as steps are (``min_time``: the seconds of all timed steps).
-    Interleaved, every step meets the same conditions (a machine that slows down slows them all).
-    Returns each step's times in seconds; Ctrl-C raises StepsInterrupted with the complete rounds' times."""
+    Interleaved, every step meets the same conditions (a machine that slows down slows them all). With
+    ``alternate``, every second round runs the first step last (the others keep their order), so that it does
+    not always come first. Returns each step's times in seconds, in the order of ``steps``; Ctrl-C raises
+    StepsInterrupted with the complete rounds' times."""
     if (iterations is None) == (min_time is None):
         raise ValueError("time_rounds needs exactly one of iterations and min_time")
     rounds: list[tuple[float, ...]] = []
+
+    def order(index: int) -> list[int]:
+        every = list(range(len(steps)))
+        return every[1:] + every[:1] if alternate and index % 2 else every
+
     try:
         for done in range(1, warmup + 1):
-            for step in steps:
-                step()
+            for k in order(done - 1):
+                steps[k]()
             if on_step is not None:
                 on_step("warmup", done)
         elapsed = 0.0
         while True:
-            times = []
-            for step in steps:
+            times = [0.0] * len(steps)
+            for k in order(warmup + len(rounds)):
                 start = clock()
-                step()
-                times.append(clock() - start)
+                steps[k]()
+                times[k] = clock() - start
             rounds.append(tuple(times))
             elapsed += sum(times)
             if on_step is not None:

@@ -134,7 +134,8 @@ def measure_profile(chosen: Chosen, plan: BenchPlan, level: Level, wide: bool = 
     steps = plan.iterations if plan.min_time is None else None
     try:
         with bench_progress(make_console(stderr=True), len(plan.runs()), steps, plan.warmup) as progress:
-            runs = core.run_profile(plan, lambda: chosen.open()[0], target, blocks, progress.on_run, progress.on_step)
+            runs = core.run_profile(plan, lambda: chosen.open()[0], target, blocks, report.layers,
+                                    progress.on_run, progress.on_step)
     except bench_run.SweepInterrupted as stop:
         if show:
             print_profile(console, heading, shown, [rows_of(run) for run in stop.results], level.value)
