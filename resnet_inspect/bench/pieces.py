@@ -179,6 +179,7 @@ def run_profile(
                 on_run(len(results), precision, batch)
             try:
                 whole = single_step(model, batch, device, plan.xla)
+                whole()  # run once untimed, as every piece is by block_steps: no cold start against warm pieces
                 pieces = block_steps(model, found, layers, batch, device, plan.xla, target.kind == "GPU")
                 times = time_rounds([whole, *pieces], plan.warmup, plan.iterations, plan.min_time, CLOCK, on_step,
                                     alternate=True)

@@ -289,7 +289,6 @@ def roofline_chart(
     stages = list(dict.fromkeys(stage for _, points in runs for _, stage, _, _ in points))
     colours = {stage: palette[i % len(palette)] for i, stage in enumerate(stages)}
     xs = [x for _, points in runs for _, _, x, _ in points]
-    ys = [y for _, points in runs for _, _, _, y in points]
     for k, (_, points) in enumerate(runs):
         marker = RUN_MARKERS[k % len(RUN_MARKERS)]
         for label, stage, x, y in points:
@@ -319,7 +318,8 @@ def roofline_chart(
             missing.append("peak")
         if ridge is not None:
             ax.axvline(ridge, color="grey", lw=0.8, ls="--", zorder=1)
-            ax.text(ridge, min(ys) / 1.5 if ys else 1, f" ridge {ridge:,.1f}", fontsize=8, color="grey")
+            ax.text(ridge, 0.02, f" ridge {ridge:,.1f} FLOPs/byte", fontsize=8, color="grey",
+                    transform=ax.get_xaxis_transform())
         ax.set_xlim(low, high)
     ax.set_xlabel("arithmetic intensity (FLOPs / byte: weights + tensors in + out)")
     ax.set_ylabel("achieved GFLOP/s (FLOPs x batch / median time)")
