@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
@@ -16,6 +16,10 @@ from resnet_inspect.cli.options import Chosen, ModelOptions, NetworkOptions, Out
 from resnet_inspect.cli.process import interruption
 from resnet_inspect.errors import UsageError
 from resnet_inspect.output.export import check_distinct
+
+if TYPE_CHECKING:
+    from resnet_inspect.bench.breakdown import ProfileRow, ProfileRun
+    from resnet_inspect.bench.hardware import Bandwidth, Roofline
 
 ProfileLevelOpt = Annotated[
     Level,
@@ -34,10 +38,10 @@ class Profiled:
     heading: str
     config: dict[str, Any]
     environment: tuple[tuple[str, str], ...]
-    runs: tuple[Any, ...]  # ProfileRun
-    rows: tuple[tuple[Any, ...], ...]  # ProfileRow, one tuple per run
-    roofline: Any  # hardware.Roofline of the first precision
-    bandwidth: Any  # hardware.Bandwidth
+    runs: tuple[ProfileRun, ...]
+    rows: tuple[tuple[ProfileRow, ...], ...]  # one tuple per run
+    roofline: Roofline  # of the first precision
+    bandwidth: Bandwidth
 
 
 def check_level(level: Level) -> None:
@@ -127,7 +131,7 @@ def measure_profile(chosen: Chosen, plan: BenchPlan, level: Level, wide: bool = 
     console = make_console(wide=wide)
     totals = report.totals
 
-    def rows_of(run: Any) -> tuple[Any, ...]:
+    def rows_of(run: ProfileRun) -> tuple[ProfileRow, ...]:
         element = Dtype(run.precision.compute_dtype).bytes
         return tuple(profile_rows(run, blocks, units, roofs[run.precision], element, totals.flops, totals.macs))
 
