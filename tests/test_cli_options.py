@@ -18,13 +18,13 @@ from resnet_inspect.analysis.compare import BlockSetup
 from resnet_inspect.analysis.memory import memory_totals
 from resnet_inspect.bench.plan import make_plan
 from resnet_inspect.cli import app
-from resnet_inspect.cli.app import COMMANDS
+from resnet_inspect.cli.app import COMMANDS, MODULES
 from resnet_inspect.errors import FieldError
 from resnet_inspect.model.spec import BlockKind, ResNetSpec, make_spec, parse_blocks, parse_input_size
 
 HEAVY = ("numpy", "pandas", "matplotlib", "tensorflow")
 VERSION = f"resnet-inspect {importlib.metadata.version('resnet-inspect')}\n"
-NETWORK_COMMANDS = ("summary", "bench", "memory", "plot", "report")
+NETWORK_COMMANDS = ("summary", "bench", "profile", "memory", "plot", "report")
 NETWORK = ("--depth", "--blocks", "--block-type", "--input-size", "--classes", "--width", "--bias", "--data-format",
            "--arch-version")
 
@@ -166,7 +166,8 @@ def test_build_resnet_from_python_does_not_talk_about_options() -> None:
 def test_the_command_table_is_the_cli_modules() -> None:
     folder = Path(__file__).resolve().parent.parent / "resnet_inspect" / "cli"
     shared = {"__init__", "app", "groups", "options", "process"}
-    assert sorted(COMMANDS) == sorted(p.stem for p in folder.glob("*.py") if p.stem not in shared)
+    assert sorted(MODULES.get(name, name) for name in COMMANDS) == sorted(
+        p.stem for p in folder.glob("*.py") if p.stem not in shared)
     group = typer.main.get_command(app)
     for name, line in COMMANDS.items():
         command = group.get_command(typer.Context(group), name)
@@ -182,6 +183,7 @@ USAGE_ERRORS = {
     "bench": ["bench", "--blocks", "1,1", "--input-size", "32", "--device", "tpu"],
     "memory": ["memory", "--blocks", "1,1", "--input-size", "32", "--batch-size", "0"],
     "plot": ["plot", "resnet51", "--out", "c.png"],
+    "profile": ["profile", "--level", "layer"],
     "report": ["report", "--depth", "18"],
     "paper": ["paper", "--depth", "7"],
 }

@@ -222,9 +222,9 @@ def test_interleaved_timing_alternates_the_order_and_keeps_whole_rounds() -> Non
         return run
 
     times = time_interleaved([step("a", 1.0), step("b", 3.0)], warmup=1, iterations=3, clock=lambda: now[0])
-    assert order == ["a", "b", "a", "b", "b", "a", "a", "b"]  # warm-up, then a b, b a, a b
+    assert order == ["a", "b", "b", "a", "a", "b", "b", "a"]  # warm-up a b, then b a, a b, b a
     assert times == [[1.0, 1.0, 1.0], [3.0, 3.0, 3.0]]
-    # --min-time: until each step has that much timed
+    # --min-time: until the first step has that much timed
     order.clear()
     times = time_interleaved([step("a", 1.0), step("b", 3.0)], warmup=0, iterations=None, min_time=2.5,
                              clock=lambda: now[0])

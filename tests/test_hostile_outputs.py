@@ -188,7 +188,7 @@ def test_a_folder_with_other_files_is_refused_and_left_alone(tmp_path: Path) -> 
     assert error == (
         f"Error: --out '{out}' holds files that are not part of a report ('notes.txt'); give a new or empty "
         "folder, or the folder of an earlier report (it holds only stages.csv, blocks.csv, layers.csv, blocks.png, "
-        "memory.png, latency.png, report.json, report.md)\n"
+        "memory.png, latency.png, roofline.png, report.json, report.md)\n"
     )
     assert {p.name: p.read_text() for p in out.iterdir()} == {
         "notes.txt": "mine\n", "blocks.csv": "an earlier report's\n"}

@@ -204,6 +204,24 @@ class _Walk:
         )
 
 
+def named_nodes(model: keras.Model) -> list[tuple[str, str, Any]]:
+    """(record name, layer type, Keras node) of every call, in the order and with the names :func:`analyze` gives
+    ``model``'s records, for a model with no nested model (a nested model's layers have no node in the outer
+    graph): how ``profile`` finds the tensors where it cuts the pass. A TypeError names a nested model."""
+    graph = _graph(model)
+    if graph is None:
+        raise TypeError("named_nodes() needs a built Keras functional or Sequential model")
+    walk = _Walk(naming.group_of)
+    found = []
+    for node in _nodes(graph):
+        op = node.operation
+        if _graph(op) is not None:
+            raise TypeError(f"{model.name} holds the nested model {op.name!r}")
+        kind = type(op).__name__ if isinstance(op, keras.layers.Layer) else f"ops.{type(op).__name__}"
+        found.append((walk.name("", op), kind, node))
+    return found
+
+
 def dynamic_inputs(model: keras.Model) -> tuple[Shape, ...]:
     """The shapes (without batch) of the model's inputs that have an unknown size; empty when all are fixed."""
     return tuple(shape for t in model.inputs if None in (shape := _shape(t)))

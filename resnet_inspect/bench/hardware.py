@@ -274,3 +274,115 @@ def gpu_peak(device_name: str, dtype: str = FLOAT32, tf32: bool = True) -> Peak 
     if value is None:
         return None
     return Peak(value * 1e12, f"{peaks.label} {kind}: {value:,.1f} TFLOP/s dense (NVIDIA data sheet)")
+
+
+# --- memory bandwidth: a STREAM-like triad in numpy, and the roofline -----------------------------
+
+CACHE_SIZES = "/sys/devices/system/cpu/cpu{n}/cache/index{i}/size"
+# Each triad array is at least this many times the largest cache (and at least MIN_TRIAD_BYTES), so that
+# the three of them stream from memory, as STREAM asks (its rule: 4x the caches).
+TRIAD_CACHE_FACTOR = 4
+MIN_TRIAD_BYTES = 64 * 2**20
+TRIAD_RUNS = 7
+TRIAD_SCALAR = 3.0
+# STREAM's convention for the triad a = b + s*c: 3 arrays x 8 bytes (float64) x n elements per run.
+TRIAD_ARRAYS, TRIAD_ELEMENT_BYTES = 3, 8
+
+
+@dataclass(frozen=True)
+class Bandwidth:
+    """A memory bandwidth and how it was measured."""
+
+    bytes_per_s: float
+    derivation: str
+
+
+def largest_cache_bytes(cpu: int = 0) -> int | None:
+    """The largest cache of logical CPU ``cpu`` (the last level), from sysfs; None when the kernel does not say."""
+    sizes = []
+    for index in range(8):
+        try:
+            text = Path(CACHE_SIZES.format(n=cpu, i=index)).read_text().strip()
+        except OSError:
+            continue
+        match = re.fullmatch(r"(\d+)([KMG]?)", text)
+        if match:
+            sizes.append(int(match.group(1)) * {"": 1, "K": 2**10, "M": 2**20, "G": 2**30}[match.group(2)])
+    return max(sizes) if sizes else None
+
+
+def triad_elements(cache_bytes: int | None) -> int:
+    """Elements of each triad array: TRIAD_CACHE_FACTOR x the largest cache, at least MIN_TRIAD_BYTES."""
+    return max(MIN_TRIAD_BYTES, TRIAD_CACHE_FACTOR * (cache_bytes or 0)) // TRIAD_ELEMENT_BYTES
+
+
+def host_bandwidth(cores: int, runs: int = TRIAD_RUNS, elements: int | None = None) -> Bandwidth:
+    """Host memory bandwidth by a STREAM-like triad ``a = b + s*c`` in numpy (float64), the median of ``runs``.
+
+    The arrays are split into ``cores`` slices, one numpy thread each (numpy releases the GIL in its loops), so
+    the figure is that of the cores the peak counts. Bytes are STREAM's: 3 arrays x 8 bytes x n per run. numpy
+    writes the triad as two passes (``a = s*c``, then ``a += b``: 5 array transfers, not STREAM's 3), so the
+    figure is below what the memory delivers, by up to 5/3: a conservative memory roof."""
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    import numpy as np
+
+    cache = largest_cache_bytes()
+    n = elements or triad_elements(cache)
+    a, b, c = np.empty(n), np.full(n, 1.0), np.full(n, 2.0)
+    a.fill(0.0)  # touch every page before timing
+    bounds = [(n * k // cores, n * (k + 1) // cores) for k in range(cores)]
+
+    def triad(part: tuple[int, int]) -> None:
+        lo, hi = part
+        np.multiply(c[lo:hi], TRIAD_SCALAR, out=a[lo:hi])
+        np.add(a[lo:hi], b[lo:hi], out=a[lo:hi])
+
+    seconds = []
+    with ThreadPoolExecutor(max_workers=cores) as pool:
+        list(pool.map(triad, bounds))  # warm-up: the threads started, the pages mapped
+        for _ in range(runs):
+            start = time.perf_counter()
+            list(pool.map(triad, bounds))
+            seconds.append(time.perf_counter() - start)
+    if not np.all(a == 1.0 + TRIAD_SCALAR * 2.0):
+        raise RuntimeError("the triad computed a wrong result")
+    median = float(np.median(seconds))
+    moved = TRIAD_ARRAYS * TRIAD_ELEMENT_BYTES * n
+    rate = moved / median
+    cache_text = f"{cache / 2**20:,.0f} MiB" if cache else "unknown"
+    return Bandwidth(
+        rate,
+        f"STREAM-like triad a = b + {TRIAD_SCALAR:g}*c in numpy, float64, 3 arrays of {n:,} elements "
+        f"({n * TRIAD_ELEMENT_BYTES / 2**20:,.0f} MiB each; largest cache {cache_text}), {cores} thread(s); "
+        f"median of {runs} runs {median * 1e3:,.1f} ms; 3 x 8 x n bytes = {rate / 1e9:,.1f} GB/s",
+    )
+
+
+@dataclass(frozen=True)
+class Roofline:
+    """A device's compute roof (FLOP/s) and memory roof (bytes/s); either may be unknown."""
+
+    peak_flops: float | None
+    bytes_per_s: float | None
+
+    @property
+    def ridge(self) -> float | None:
+        """The intensity (FLOPs/byte) where the roofs meet: below it a unit is memory-bound."""
+        if self.peak_flops is None or not self.bytes_per_s:
+            return None
+        return self.peak_flops / self.bytes_per_s
+
+    def attainable(self, intensity: float) -> float | None:
+        """The roofline's FLOP/s at ``intensity``: min(peak, intensity x bandwidth)."""
+        if self.peak_flops is None or self.bytes_per_s is None:
+            return None
+        return min(self.peak_flops, intensity * self.bytes_per_s)
+
+    def bound(self, intensity: float | None) -> str | None:
+        """``compute`` at or above the ridge point, ``memory`` below it; None when either is unknown."""
+        ridge = self.ridge
+        if ridge is None or intensity is None:
+            return None
+        return "compute" if intensity >= ridge else "memory"

@@ -221,7 +221,7 @@ def build_on(build: Builder, precision: Precision, target: Target, strategy: obj
     return model
 
 
-def _input_spec(model: keras.Model, batch: int) -> tuple[tuple[int, ...], str]:
+def input_spec(model: keras.Model, batch: int) -> tuple[tuple[int, ...], str]:
     if len(model.inputs) != 1:
         raise UsageError(f"bench needs a model with one input; {model.name} has {len(model.inputs)}")
     tensor = model.inputs[0]
@@ -236,7 +236,7 @@ def _to_host(outputs: object) -> None:
         tensor.numpy()
 
 
-def _inference(model: keras.Model) -> Callable[[object], object]:
+def inference(model: keras.Model) -> Callable[[object], object]:
     # A named function, not a lambda: autograph reads the source of what it converts, and a lambda's
     # source line cannot always be matched (it then warns on stderr).
     def inference(x: object) -> object:
@@ -247,10 +247,10 @@ def _inference(model: keras.Model) -> Callable[[object], object]:
 
 def single_step(model: keras.Model, batch: int, device: str, xla: bool) -> Callable[[], None]:
     """One synchronised forward step of ``batch`` images on ``device``, traced before it is returned."""
-    shape, dtype = _input_spec(model, batch)
+    shape, dtype = input_spec(model, batch)
     with tf.device(device):
         inputs = tf.random.uniform(shape, dtype=dtype, seed=0)  # made on the device, outside the timing
-        forward = tf.function(_inference(model), jit_compile=xla)
+        forward = tf.function(inference(model), jit_compile=xla)
         # Tracing here fixes every op's device (it is recorded in the graph) and keeps tracing out of the timing.
         forward.get_concrete_function(inputs)
 
@@ -265,7 +265,7 @@ def mirrored_step(model: keras.Model, batch: int, strategy: object, xla: bool) -
     replicas = strategy.num_replicas_in_sync  # type: ignore[attr-defined]
     if batch % replicas:
         raise UsageError(f"--batch-size {batch} does not split evenly over {replicas} devices")
-    shape, dtype = _input_spec(model, batch // replicas)
+    shape, dtype = input_spec(model, batch // replicas)
     workers = strategy.extended.worker_devices  # type: ignore[attr-defined]
 
     def make_inputs(context: object) -> object:
@@ -276,7 +276,7 @@ def mirrored_step(model: keras.Model, batch: int, strategy: object, xla: bool) -
 
     def replica_forward(x: object) -> object:
         # One function per replica: a compiled (XLA) cluster cannot read another replica's variables.
-        return tf.function(_inference(model), jit_compile=xla)(x)
+        return tf.function(inference(model), jit_compile=xla)(x)
 
     def distributed_forward(d: object) -> object:
         return strategy.run(replica_forward, args=(d,))  # type: ignore[attr-defined]
@@ -357,7 +357,7 @@ def _training(model: keras.Model, optimizer: keras.optimizers.Optimizer, global_
 
 
 def _train_data(model: keras.Model, batch: int) -> tuple[object, object]:
-    shape, dtype = _input_spec(model, batch)
+    shape, dtype = input_spec(model, batch)
     labels = tf.random.uniform((batch,), maxval=_classes(model), dtype=tf.int32, seed=1)
     return tf.random.uniform(shape, dtype=dtype, seed=0), labels
 
@@ -429,6 +429,16 @@ def train_memory(step: Callable[[], None], report: Report, batch: int, precision
     rise = peak_rise(step, label)
     return Measurement(label, rise_method(label, "the first training step"), rise, estimate, (rise,),
                        plausibility(rise, estimate))
+
+
+def out_of_memory(
+    exc: tf.errors.ResourceExhaustedError, target: Target, batch: int, precision: Precision
+) -> InspectError:
+    """TensorFlow's out-of-memory error as one line."""
+    first = str(exc.message).strip().splitlines()[0] if exc.message else "resource exhausted"
+    return InspectError(
+        f"out of memory on {target.label} at batch {batch} ({precision.value}): {first}; try a smaller --batch-size"
+    )
 
 
 # --- the sweep ---------------------------------------------------------------------------------
@@ -511,11 +521,7 @@ def run_sweep(
             except KeyboardInterrupt:
                 raise SweepInterrupted(results) from None
             except tf.errors.ResourceExhaustedError as exc:
-                first = str(exc.message).strip().splitlines()[0] if exc.message else "resource exhausted"
-                raise InspectError(
-                    f"out of memory on {target.label} at batch {batch} ({precision.value}): {first}; "
-                    "try a smaller --batch-size"
-                ) from None
+                raise out_of_memory(exc, target, batch, precision) from None
             for (network, _, flops), times in zip(models, timed, strict=True):
                 results.append(finish(times, batch_size=batch, flops_per_image=flops, network=network,
                                       memory=None if network else measured))

@@ -29,7 +29,8 @@ from resnet_inspect.bench.plan import Precision
 
 
 class StepsInterrupted(KeyboardInterrupt):
-    """Ctrl-C during a run; carries the step times measured before it (of each step, when interleaved)."""
+    """Ctrl-C during a run; carries the step times measured before it: ``times`` those of the (first) step,
+    ``all_times`` each step's, over the rounds every step completed (:func:`time_interleaved`)."""
 
     def __init__(self, times: Sequence[float], all_times: Sequence[Sequence[float]] = ()) -> None:
         super().__init__()
@@ -56,6 +57,12 @@ def time_steps(
     return time_interleaved([step], warmup, iterations, min_time, clock, on_step)[0]
 
 
+# How the order of the steps changes from one round to the next (time_interleaved): "reverse" runs them
+# backwards every second round; "first-last" moves only the first step to the end every second round (the others
+# keep their order: profile's blocks, each fed by the ones before it); "none" keeps the order.
+ALTERNATIONS = ("reverse", "first-last", "none")
+
+
 def time_interleaved(
     steps: Sequence[Callable[[], Any]],
     warmup: int,
@@ -63,40 +70,48 @@ def time_interleaved(
     min_time: float | None = None,
     clock: Clock = time.perf_counter,
     on_step: StepHook | None = None,
+    alternate: str = "reverse",
 ) -> list[list[float]]:
-    """:func:`time_steps` for several steps at once, interleaved: each round runs every step once (the
-    order reversed every other round), so that a change in the machine's load hits them alike. Stops
-    when each has ``iterations`` timed steps, or each has ``min_time`` seconds of them. Returns the
-    step times of each step, in seconds."""
+    """:func:`time_steps` for several steps at once, interleaved: each round runs every step once, each timed
+    on its own, so that a change in the machine's load hits them alike; every second round (counted from the
+    first warm-up round) changes the order as ``alternate`` says (:data:`ALTERNATIONS`), so that no step always
+    comes first. Stops after ``iterations`` rounds, or once the first step (the one the run is about) has
+    ``min_time`` seconds of timed steps. Returns each step's times in seconds, in the order of ``steps``;
+    Ctrl-C raises StepsInterrupted with the rounds every step completed."""
     if (iterations is None) == (min_time is None):
         raise ValueError("time_steps needs exactly one of iterations and min_time")
+    if alternate not in ALTERNATIONS:
+        raise ValueError(f"alternate must be one of {', '.join(ALTERNATIONS)}, got {alternate!r}")
     times: list[list[float]] = [[] for _ in steps]
+
+    def order(index: int) -> list[int]:
+        every = list(range(len(steps)))
+        if index % 2 == 0 or alternate == "none":
+            return every
+        return every[::-1] if alternate == "reverse" else every[1:] + every[:1]
+
     try:
         for done in range(1, warmup + 1):
-            for step in steps:
-                step()
+            for k in order(done - 1):
+                steps[k]()
             if on_step is not None:
                 on_step("warmup", done)
-        elapsed = [0.0] * len(steps)
         while True:
-            order = range(len(steps)) if len(times[0]) % 2 == 0 else reversed(range(len(steps)))
-            for k in order:
+            for k in order(warmup + len(times[0])):
                 start = clock()
                 steps[k]()
-                seconds = clock() - start
-                times[k].append(seconds)
-                elapsed[k] += seconds
+                times[k].append(clock() - start)
             if on_step is not None:
                 on_step("timed", len(times[0]))
             if iterations is not None and len(times[0]) >= iterations:
                 break
-            if min_time is not None and min(elapsed) >= min_time:
+            if min_time is not None and sum(times[0]) >= min_time:
                 break
     except KeyboardInterrupt:
         # a round cut short: only the rounds every step completed
         rounds = min(len(t) for t in times)
         whole = [t[:rounds] for t in times]
-        raise StepsInterrupted(whole[-1], whole) from None
+        raise StepsInterrupted(whole[0], whole) from None
     return times
 
 
@@ -161,11 +176,11 @@ class BenchResult:
     memory: Measurement | None = None  # a training step's measured memory beside its estimate
 
 
-def _ms(value: float) -> float:
+def round_ms(value: float) -> float:
     return round(value, 4)  # 0.1 us: finer digits are clock noise
 
 
-def _rate(value: float) -> float:
+def round_rate(value: float) -> float:
     return float(f"{value:.6g}")  # 6 significant digits: enough for any rate, small or large
 
 
@@ -194,18 +209,18 @@ def make_result(
         device=device,
         precision=precision.value,
         xla=xla,
-        mean_ms=_ms(stats.mean_ms),
-        p50_ms=_ms(stats.p50_ms),
-        p90_ms=_ms(stats.p90_ms),
-        p99_ms=_ms(stats.p99_ms),
-        std_ms=_ms(stats.std_ms) if stats.std_ms is not None else None,
-        images_per_s=_rate(images_per_s),
-        gflops_per_s=_rate(flops_per_s / 1e9) if flops_per_s is not None else None,
-        pct_of_peak=_rate(100.0 * flops_per_s / peak_flops) if flops_per_s is not None and peak_flops else None,
+        mean_ms=round_ms(stats.mean_ms),
+        p50_ms=round_ms(stats.p50_ms),
+        p90_ms=round_ms(stats.p90_ms),
+        p99_ms=round_ms(stats.p99_ms),
+        std_ms=round_ms(stats.std_ms) if stats.std_ms is not None else None,
+        images_per_s=round_rate(images_per_s),
+        gflops_per_s=round_rate(flops_per_s / 1e9) if flops_per_s is not None else None,
+        pct_of_peak=round_rate(100.0 * flops_per_s / peak_flops) if flops_per_s is not None and peak_flops else None,
     )
     return BenchResult(
         row=row,
-        times_ms=tuple(_ms(float(t) * 1e3) for t in times_s),
+        times_ms=tuple(round_ms(float(t) * 1e3) for t in times_s),
         warmup=warmup,
         replicas=replicas,
         complete=complete,

@@ -1,6 +1,6 @@
 """The typer application: its commands, loaded on demand, and its error handling.
 
-Commands are thin: parse, call the library, render. Each lives in ``cli/<name>.py`` and registers
+Commands are thin: parse, call the library, render. Each lives in ``cli/<name>.py`` (or :data:`MODULES`) and registers
 with :func:`command`, which expands its option groups (:mod:`resnet_inspect.cli.groups`, declared in
 :mod:`resnet_inspect.cli.options`) and gives it the tool's ``--version``. The root lists the
 commands from :data:`COMMANDS` and imports a command's module only to run it or show its help,
@@ -36,9 +36,13 @@ COMMANDS = {
     "paper": "The paper's Table 1 MACs (and the published parameter counts) beside our v1 networks.",
     "plot": "Charts as PNG: per-block params and FLOPs (--depth ...), params vs MACs (model names), or --bench "
     "results.",
+    "profile": "Where the forward pass's time goes: p50/p90 per block or stage beside FLOPs, GFLOP/s, share, "
+    "FLOPs/byte and roofline bound.",
     "report": "Write layers/blocks/stages CSV, report.json, report.md and its charts (PNG) into --out.",
     "summary": "Per-stage, per-block or per-layer output shapes, parameters, MACs and FLOPs.",
 }
+# A command whose name is a module of the standard library lives in a module named otherwise.
+MODULES = {"profile": "profiling"}
 # The commands registered so far (their modules imported), by name.
 _REGISTERED: dict[str, typer.Typer] = {}
 
@@ -61,7 +65,7 @@ class _Group(TyperGroup):
             return self.commands[name]
         if self._listing:  # the root's --help: the name and its line are enough
             return TyperCommand(name, help=COMMANDS[name])
-        importlib.import_module(f"resnet_inspect.cli.{name}")
+        importlib.import_module(f"resnet_inspect.cli.{MODULES.get(name, name)}")
         self.commands[name] = typer.main.get_command(_REGISTERED[name])
         return self.commands[name]
 

@@ -96,14 +96,19 @@ def check_sweep_memory(spec: ResNetSpec, plan: BenchPlan) -> None:
                       lambda p: cpu is not None and not hardware.cpu_native(cpu, p.compute_dtype))
 
 
-@command
-def bench(network: NetworkOptions, source: ModelOptions, timing: BenchOptions, outputs: Outputs) -> None:
-    chosen = source.choose(network)
-    plan = timing.plan()
+def check_precision(chosen: Chosen, plan: BenchPlan, source: ModelOptions) -> None:
+    """A saved model file computes in the dtype it was saved with: only float32 is what it says."""
     if chosen.source is not None and chosen.source.path is not None and plan.precisions != (Precision.FLOAT32,):
         # Each layer of a saved model carries the dtype policy it was saved with; a global policy cannot change it.
         raise UsageError("--precision applies to built networks and keras:<Application> models; "
                          f"{source.model!r} computes in the dtype it was saved with")
+
+
+@command
+def bench(network: NetworkOptions, source: ModelOptions, timing: BenchOptions, outputs: Outputs) -> None:
+    chosen = source.choose(network)
+    plan = timing.plan()
+    check_precision(chosen, plan, source)
     if chosen.spec is not None:
         check_sweep_memory(chosen.spec, plan)
     outputs.check(chosen.inputs())

@@ -406,6 +406,13 @@ BenchFileOpt = Annotated[
 ]
 
 
+def check_png(out: Path, option: str = "--out") -> None:
+    """A path a PNG chart can be written to, named ``.png``."""
+    if out.suffix.lower() != ".png":
+        raise UsageError(f"{option} {str(out)!r} must name a .png file")
+    check_output_path(out, option)
+
+
 def warn(message: str) -> None:
     """A warning or note that goes with a result: on stderr, one line."""
     sys.stderr.write(message + "\n")

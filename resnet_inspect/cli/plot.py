@@ -10,10 +10,10 @@ import typer
 
 from resnet_inspect.analysis.records import Level
 from resnet_inspect.cli.app import command
-from resnet_inspect.cli.options import BenchFileOpt, CacheOptions, Chosen, ModelOptions, NetworkOptions
+from resnet_inspect.cli.options import BenchFileOpt, CacheOptions, Chosen, ModelOptions, NetworkOptions, check_png
 from resnet_inspect.errors import UsageError
 from resnet_inspect.model.spec import ResNetSpec
-from resnet_inspect.output.export import check_distinct, check_output_path
+from resnet_inspect.output.export import check_distinct
 
 if TYPE_CHECKING:
     from resnet_inspect.bench.stats import BenchRow
@@ -28,12 +28,6 @@ OutOpt = Annotated[Path, typer.Option("--out", "-o", help="The PNG file to write
 
 # Options that choose one network: meaningless beside model names (each gives its depth) or a bench file.
 ONE_NETWORK = ("depth", "blocks", "block_kind")
-
-
-def check_png(out: Path) -> None:
-    if out.suffix.lower() != ".png":
-        raise UsageError(f"--out {str(out)!r} must name a .png file")
-    check_output_path(out, "--out")
 
 
 def _reject(network: NetworkOptions, fields: Sequence[str], why: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Annotated
 
@@ -9,12 +10,23 @@ import typer
 
 from resnet_inspect.cli.app import command
 from resnet_inspect.cli.options import BenchFileOpt, CacheOptions, MemoryOptions, ModelOptions, NetworkOptions
+from resnet_inspect.errors import UsageError
 from resnet_inspect.output.export import check_distinct, check_output_dir, check_output_path
 
 OutDirOpt = Annotated[
     Path,
     typer.Option("--out", "-o", help="The folder to write the report into (created if missing).", show_default=False),
 ]
+
+
+ProfileOpt = Annotated[
+    bool,
+    typer.Option("--profile/--no-profile", help="Also measure where the forward pass's time goes (as `profile` at "
+                 "--batch-size and the precision of --dtype, on the default device): a Profile section and "
+                 "roofline.png."),
+]
+# --dtype -> the precision policy --profile times it under.
+PROFILE_PRECISIONS = {"float32": "float32", "float16": "mixed_float16", "bfloat16": "mixed_bfloat16"}
 
 
 @command
@@ -24,12 +36,23 @@ def report(
     source: ModelOptions,
     estimate: MemoryOptions,
     bench: BenchFileOpt = None,
+    profile: ProfileOpt = False,
     *,
     walks: CacheOptions,
 ) -> None:
     walks.apply()
     chosen = source.choose(network)
     estimate.check(chosen.spec, chosen.fold_bn)
+    plan = None
+    if profile:
+        from resnet_inspect.bench.plan import make_plan
+        from resnet_inspect.cli.profiling import check_profile
+
+        if estimate.dtype.value not in PROFILE_PRECISIONS:
+            raise UsageError(f"--profile times the policies of float32, float16 and bfloat16; --dtype "
+                             f"{estimate.dtype.value} has none")
+        plan = make_plan([estimate.batch_size], [PROFILE_PRECISIONS[estimate.dtype.value]])
+        check_profile(chosen, plan, source)
     bench_rows = ()
     if bench is not None:
         from resnet_inspect.bench.results import read_bench_csv
@@ -57,5 +80,14 @@ def report(
     )
     if chosen.spec is not None:
         bundle = with_measurement(bundle, chosen.spec, estimate.measure)
+    if plan is not None:
+        from resnet_inspect.analysis.budget import RUN_METADATA
+        from resnet_inspect.cli.profiling import measure_profile
+        from resnet_inspect.output.bundle import Profile
+
+        found = measure_profile(chosen, plan, Level.BLOCK, show=False)
+        environment = tuple((key, value) for key, value in found.environment if key not in RUN_METADATA)
+        bundle = dataclasses.replace(bundle, profile=Profile(found.rows[0], found.roofline, found.bandwidth,
+                                                             environment))
     written = write_bundle(bundle, out)
     typer.echo(f"wrote {len(written)} files into {out}: {', '.join(p.name for p in written)}")

@@ -16,16 +16,29 @@ from resnet_inspect.analysis.measure import Measurement, measure_peak
 from resnet_inspect.analysis.memory import Dtype, MemoryRow, MemoryTotals, memory_rows, memory_totals
 from resnet_inspect.analysis.records import Level, UnitRow, flat
 from resnet_inspect.analysis.report import Report
+from resnet_inspect.bench.breakdown import PROFILE_COLUMNS, ProfileRow
+from resnet_inspect.bench.hardware import Bandwidth, Roofline
 from resnet_inspect.bench.stats import BenchRow
 from resnet_inspect.model.spec import ResNetSpec
 from resnet_inspect.output.columns import REPORT_COLUMNS
-from resnet_inspect.output.payloads import report_payload, row_dict
+from resnet_inspect.output.payloads import report_payload, roofline_dict, row_dict
 
 CSV_FILES = {Level.STAGE: "stages.csv", Level.BLOCK: "blocks.csv", Level.LAYER: "layers.csv"}
-BLOCKS_PNG, MEMORY_PNG, LATENCY_PNG = "blocks.png", "memory.png", "latency.png"
+BLOCKS_PNG, MEMORY_PNG, LATENCY_PNG, ROOFLINE_PNG = "blocks.png", "memory.png", "latency.png", "roofline.png"
 MARKDOWN, JSON = "report.md", "report.json"
-# Every file a bundle may hold (the latency chart only with bench results).
-FILES = (*CSV_FILES.values(), BLOCKS_PNG, MEMORY_PNG, LATENCY_PNG, JSON, MARKDOWN)
+# Every file a bundle may hold (the latency chart only with bench results, the roofline only with --profile).
+FILES = (*CSV_FILES.values(), BLOCKS_PNG, MEMORY_PNG, LATENCY_PNG, ROOFLINE_PNG, JSON, MARKDOWN)
+
+
+@dataclass(frozen=True)
+class Profile:
+    """A measured profile (``report --profile``): its rows (:class:`resnet_inspect.bench.breakdown.ProfileRow`),
+    its roofline (:class:`resnet_inspect.bench.hardware.Roofline`) and the environment lines that say how."""
+
+    rows: tuple[ProfileRow, ...]
+    roofline: Roofline
+    bandwidth: Bandwidth | None
+    environment: tuple[tuple[str, str], ...]
 
 
 @dataclass(frozen=True)
@@ -40,6 +53,7 @@ class Bundle:
     bench: tuple[BenchRow, ...] = ()
     bench_name: str | None = None
     measured: Measurement | None = None
+    profile: Profile | None = None
 
     @property
     def setting(self) -> str:
@@ -108,4 +122,10 @@ def payload(bundle: Bundle) -> dict[str, Any]:
         document[name] = merged_rows(bundle, level)
     if bundle.bench:
         document["bench"] = {"file": bundle.bench_name, "rows": [dataclasses.asdict(r) for r in bundle.bench]}
+    if bundle.profile is not None:
+        document["profile"] = {
+            "roofline": roofline_dict(bundle.profile.roofline, bundle.profile.bandwidth),
+            "columns": list(PROFILE_COLUMNS),
+            "rows": [dataclasses.asdict(r) for r in bundle.profile.rows],
+        }
     return document

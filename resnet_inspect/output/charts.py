@@ -256,3 +256,94 @@ def _batch_axes(axes: Sequence[Any], all_batches: Sequence[int]) -> None:
         ax.xaxis.set_minor_formatter(NullFormatter())
         if len(all_batches) <= MAX_BATCH_TICKS:
             ax.set_xticks(all_batches, [str(b) for b in all_batches])
+
+
+# Markers of the runs (batch sizes, precisions) of a roofline chart, in turn.
+RUN_MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
+
+
+@pinned
+def roofline_chart(
+    runs: Sequence[tuple[str, Sequence[tuple[str, str, float, float]]]],
+    peak_flops: float | None,
+    bytes_per_s: float | None,
+    title: str,
+) -> Any:
+    """Achieved GFLOP/s against arithmetic intensity (FLOPs/byte), log-log, under the roofline.
+
+    ``runs`` is ``[(label, points)]``, each point ``(label, stage, intensity, GFLOP/s)``: one marker per run,
+    one colour per stage (matplotlib's cycle). The roofs are min(peak, intensity x bandwidth); a roof that is
+    unknown is not drawn, and the title says so."""
+    from matplotlib.lines import Line2D
+    from matplotlib.ticker import FuncFormatter, NullFormatter
+
+    figure = _figure(9.0, 6.0)
+    ax = figure.subplots()
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    for axis in (ax.xaxis, ax.yaxis):
+        # plain numbers: matplotlib's own log labels are mathtext, which PINNED_RC turns off
+        axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        axis.set_minor_formatter(NullFormatter())
+    palette = [entry["color"] for entry in _cycle()]
+    stages = list(dict.fromkeys(stage for _, points in runs for _, stage, _, _ in points))
+    colours = {stage: palette[i % len(palette)] for i, stage in enumerate(stages)}
+    xs = [x for _, points in runs for _, _, x, _ in points]
+    for k, (_, points) in enumerate(runs):
+        marker = RUN_MARKERS[k % len(RUN_MARKERS)]
+        for label, stage, x, y in points:
+            ax.plot([x], [y], marker=marker, color=colours[stage], ms=6, zorder=3, linestyle="")
+            ax.annotate(label, (x, y), textcoords="offset points", xytext=(4, 3), fontsize=6, zorder=4)
+    missing = []
+    if xs:
+        ridge = peak_flops / bytes_per_s if peak_flops is not None and bytes_per_s else None
+        low = min([*xs, *([ridge] if ridge else [])]) / 2
+        high = max([*xs, *([ridge] if ridge else [])]) * 2
+        grid = [low * (high / low) ** (i / 200) for i in range(201)]
+        if bytes_per_s:
+            roof = [x * bytes_per_s / 1e9 for x in grid]
+            if peak_flops is not None:
+                roof = [min(r, peak_flops / 1e9) for r in roof]
+            ax.plot(grid, roof, color="black", lw=1.5, zorder=2)
+            ax.text(low, low * bytes_per_s / 1e9, f" memory {bytes_per_s / 1e9:,.1f} GB/s", fontsize=8,
+                    va="bottom", rotation=0)
+        else:
+            missing.append("memory bandwidth")
+        if peak_flops is not None:
+            if not bytes_per_s:
+                ax.axhline(peak_flops / 1e9, color="black", lw=1.5, zorder=2)
+            ax.text(high, peak_flops / 1e9, f"peak {peak_flops / 1e9:,.1f} GFLOP/s ", fontsize=8, ha="right",
+                    va="bottom")
+        else:
+            missing.append("peak")
+        if ridge is not None:
+            ax.axvline(ridge, color="grey", lw=0.8, ls="--", zorder=1)
+            ax.text(ridge, 0.02, f" ridge {ridge:,.1f} FLOPs/byte", fontsize=8, color="grey",
+                    transform=ax.get_xaxis_transform())
+        ax.set_xlim(low, high)
+    ax.set_xlabel("arithmetic intensity (FLOPs / byte: weights + tensors in + out)")
+    ax.set_ylabel("achieved GFLOP/s (FLOPs x batch / median time)")
+    ax.grid(alpha=0.3, which="both")
+    handles = [Line2D([], [], color=colours[s], marker="o", linestyle="", label=s) for s in stages]
+    handles += [Line2D([], [], color="black", marker=RUN_MARKERS[k % len(RUN_MARKERS)], linestyle="", label=label)
+                for k, (label, _) in enumerate(runs)]
+    ax.legend(handles=handles, fontsize=7, loc="lower right")
+    ax.set_title(title + (f"\n{' and '.join(missing)} unknown: not drawn" if missing else ""), fontsize=11)
+    return figure
+
+
+def roofline_figure(model_name: str, runs: Sequence[Sequence[Any]], roofline: Any) -> Any:
+    """The roofline chart of a profile (:class:`resnet_inspect.bench.breakdown.ProfileRow` per unit, one sequence
+    per run): every unit a point; the overhead and the whole pass are not units."""
+    from resnet_inspect.bench.breakdown import OVERHEAD
+
+    series = []
+    device = ""
+    for rows in runs:
+        first = rows[0]
+        device = first.device
+        points = [(block_label(row), row.stage or row.name, row.arithmetic_intensity, row.gflops_per_s)
+                  for row in rows
+                  if row.type not in (OVERHEAD, "whole") and row.arithmetic_intensity and row.gflops_per_s]
+        series.append((f"batch {first.batch_size}, {first.precision}", points))
+    return roofline_chart(series, roofline.peak_flops, roofline.bytes_per_s, f"{model_name}: roofline on {device}")

@@ -63,6 +63,19 @@ def decimals(digits: int, unknown: str = UNKNOWN) -> Callable[[float | None], st
     return fmt
 
 
+def kept(digits: int, unknown: str = UNKNOWN) -> Callable[[float | None], str]:
+    """:func:`decimals`, except that a nonzero value too small for ``digits`` keeps two significant digits
+    (``0.0098``, never ``0.0``)."""
+    plain = decimals(digits, unknown)
+
+    def fmt(value: float | None) -> str:
+        if value is not None and 0 < abs(value) < 0.5 * 10**-digits:
+            return f"{value:.2g}"
+        return plain(value)
+
+    return fmt
+
+
 def times(value: float | None) -> str:
     return UNKNOWN if value is None else f"{value:.3f}×"
 
@@ -217,6 +230,24 @@ LATENCY_VIEW = (
     *(replace(BENCH[f], header=f"{BENCH[f].header} ms") for f in ("mean_ms", "p50_ms", "p90_ms", "p99_ms")),
     *(replace(BENCH[f], fmt=decimals(1)) for f in ("images_per_s", "gflops_per_s", "pct_of_peak")),
 )
+
+
+# profile's rows (resnet_inspect.bench.breakdown.ProfileRow): step times in ms, rates and shares empty when unknown.
+PROFILE = _table(
+    Column("name", "Name", text=True, left=True),
+    Column("type", "Type", text=True, left=True, drop=2),
+    Column("p50_ms", "p50 ms", fmt=kept(2)),
+    Column("p90_ms", "p90 ms", fmt=kept(2, ""), drop=1),
+    Column("share_pct", "Share %", fmt=kept(1, "")),
+    Column("macs", "MACs", "M", fmt=mega, scale=SI_MEGA, drop=3),
+    Column("flops", "FLOPs", "M", fmt=mega, scale=SI_MEGA),
+    Column("gflops_per_s", "GFLOP/s", fmt=kept(1, "")),
+    Column("pct_of_peak", "% of peak", fmt=kept(1, ""), drop=2),
+    Column("bytes_moved", "Bytes", "MiB", fmt=lambda v: "" if v is None else mib(v), scale=MEBIBYTES, drop=1),
+    Column("arithmetic_intensity", "FLOPs/byte", fmt=kept(1, "")),
+    Column("bound", "Bound", fmt=lambda v: v or "", text=True),
+)
+PROFILE_VIEW = pick(PROFILE, *PROFILE)
 
 
 # compare's models (resnet_inspect.output.compare_tables.model_cells): differences and ratios against the first.

@@ -19,6 +19,8 @@ from resnet_inspect.output.bench_tables import BENCH_CONVENTION, TRAIN_STEP, spe
 from resnet_inspect.output.columns import SUMMARY_COLUMNS
 
 if TYPE_CHECKING:  # numpy, which the bench statistics import, only where a bench runs
+    from resnet_inspect.bench.breakdown import ProfileRow, ProfileRun
+    from resnet_inspect.bench.hardware import Bandwidth, Roofline
     from resnet_inspect.bench.stats import BenchResult
 
 BLOCK_COLUMNS: tuple[str, ...] = (
@@ -236,6 +238,59 @@ def bench_payload(
                          "images_per_s_folded_over_built": speedups(results)}}
            if (baseline := [r for r in results if r.network]) else {}),
     }
+
+
+def roofline_dict(roofline: Roofline, bandwidth: Bandwidth | None) -> dict[str, Any]:
+    """The roofline as measured and derived: peak FLOP/s, memory bandwidth (bytes/s) and how, the ridge point."""
+    return {
+        "peak_flops": roofline.peak_flops,
+        "bandwidth_bytes_per_s": roofline.bytes_per_s,
+        "bandwidth_method": bandwidth.derivation if bandwidth is not None else None,
+        "ridge_flops_per_byte": roofline.ridge,
+    }
+
+
+def profile_payload(
+    model: str,
+    config: dict[str, Any],
+    environment: Sequence[tuple[str, str]],
+    plan: BenchPlan,
+    level: Level,
+    runs: Sequence[ProfileRun],
+    rows: Sequence[ProfileRow],
+    roofline: dict[str, Any],
+    versions: dict[str, str],
+) -> dict[str, Any]:
+    """The JSON document of ``profile --json``: ``rows`` carry exactly the CSV columns; ``runs`` every round's
+    time of the whole pass and of each block; ``roofline`` the peak, the measured bandwidth and the ridge."""
+    from resnet_inspect.bench.breakdown import PROFILE_COLUMNS  # numpy, only where a profile was run
+    from resnet_inspect.output.profile_tables import MEASURED_LINES, PROFILE_CONVENTION
+
+    return {
+        "model": model,
+        "config": config,
+        "convention": {**CONVENTION, **PROFILE_CONVENTION},
+        "versions": versions,
+        # the measured bandwidth is in "roofline"
+        "environment": {key: value for key, value in environment if key not in RUN_METADATA | MEASURED_LINES},
+        "settings": _bench_settings(plan),
+        "level": level.value,
+        "roofline": roofline,
+        "columns": list(PROFILE_COLUMNS),
+        "rows": [dataclasses.asdict(r) for r in rows],
+        "runs": [
+            {
+                "batch_size": run.batch_size,
+                "precision": run.precision.value,
+                "warmup": run.warmup,
+                "rounds": len(run.whole_s),
+                "whole_ms": [round(t * 1e3, 4) for t in run.whole_s],
+                "blocks_ms": [[round(t * 1e3, 4) for t in times] for times in run.block_s],
+            }
+            for run in runs
+        ],
+    }
+
 
 
 def versions() -> dict[str, str | None]:

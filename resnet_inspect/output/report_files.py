@@ -29,6 +29,7 @@ from resnet_inspect.output.bundle import (
     LATENCY_PNG,
     MARKDOWN,
     MEMORY_PNG,
+    ROOFLINE_PNG,
     Bundle,
     merged_rows,
     payload,
@@ -57,6 +58,10 @@ def render_files(bundle: Bundle) -> dict[str, bytes]:
     if bundle.bench:
         files[LATENCY_PNG] = charts.png_bytes(
             charts.bench_chart(series(bundle.bench), f"{bundle.bench_name}: latency and throughput")
+        )
+    if bundle.profile is not None:
+        files[ROOFLINE_PNG] = charts.png_bytes(
+            charts.roofline_figure(name, [bundle.profile.rows], bundle.profile.roofline)
         )
     files[JSON] = (json.dumps(payload(bundle), indent=2, ensure_ascii=False) + "\n").encode()
     files[MARKDOWN] = markdown(bundle).encode()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from typing import Any
@@ -9,10 +10,23 @@ from typing import Any
 from resnet_inspect.analysis.flops import CONVENTION
 from resnet_inspect.analysis.memory import Dtype
 from resnet_inspect.analysis.records import Level, flat
-from resnet_inspect.output.bundle import BLOCKS_PNG, CSV_FILES, JSON, LATENCY_PNG, MEMORY_PNG, Bundle, merged_rows
+from resnet_inspect.bench.breakdown import overhead_note
+from resnet_inspect.output.bundle import (
+    BLOCKS_PNG,
+    CSV_FILES,
+    JSON,
+    LATENCY_PNG,
+    MEMORY_PNG,
+    ROOFLINE_PNG,
+    Bundle,
+    Profile,
+    merged_rows,
+)
 from resnet_inspect.output.columns import (
     LATENCY_VIEW,
     MARKDOWN_VIEW,
+    PROFILE_VIEW,
+    Column,
     count,
     giga,
     known,
@@ -22,6 +36,7 @@ from resnet_inspect.output.columns import (
 )
 from resnet_inspect.output.memory_tables import measured_text
 from resnet_inspect.output.payloads import versions
+from resnet_inspect.output.profile_tables import PROFILE_CONVENTION_LINE
 
 # Within a line, what starts Markdown or HTML syntax: a link or image needs '[', a code span '`', emphasis
 # '*' or a word-bound '_', HTML '<' or '&', GitHub's math '$'. Pipes are escaped by md_table.
@@ -142,6 +157,32 @@ def _latency_section(bundle: Bundle) -> list[str]:
     ]
 
 
+def _text_as_is(column: Column) -> Column:
+    """``column`` whose text cells are shown as they are (the overhead row's empty cells)."""
+    shown = column.fmt
+    return dataclasses.replace(column, fmt=lambda value: value if isinstance(value, str) else shown(value))
+
+
+def _profile_section(found: Profile) -> list[str]:
+    rows = [flat(r) | {"name": md_code_body(r.name)} for r in found.rows]
+    rows = [{k: ("" if v is None and r["type"] == "overhead" else v) for k, v in r.items()} for r in rows]
+    setting = found.rows[0]
+    return [
+        "## Profile",
+        "",
+        f"Measured by `resnet-inspect report --profile` on {md_text(setting.device)}: batch {setting.batch_size}, "
+        f"{setting.precision}, {setting.steps} timed rounds. {PROFILE_CONVENTION_LINE}",
+        "",
+        md_table(("", ""), [(md_text(k), md_text(v)) for k, v in found.environment], left=2),
+        "",
+        md_columns_table([_text_as_is(c) for c in PROFILE_VIEW], rows, "block"),
+        "",
+        md_text(overhead_note(found.rows)) + ".",
+        "",
+        f"![Roofline: achieved GFLOP/s against FLOPs/byte, per block]({ROOFLINE_PNG})",
+    ]
+
+
 def _head_sections(bundle: Bundle) -> list[str]:
     """Title, what made the report, its configuration and the FLOP convention."""
     config = dict(bundle.report.config)
@@ -216,5 +257,7 @@ def markdown(bundle: Bundle) -> str:
     ]
     if bundle.bench:
         lines += ["", *_latency_section(bundle)]
+    if bundle.profile is not None:
+        lines += ["", *_profile_section(bundle.profile)]
     lines += ["", "## Versions", "", ", ".join(f"{k} {v}" for k, v in versions().items())]
     return "\n".join(lines) + "\n"

@@ -1,0 +1,95 @@
+"""Rich rendering of ``profile``: the heading, the environment with the roofline, one table per run."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from rich.console import Console
+from rich.text import Text
+
+from resnet_inspect.analysis.flops import CONVENTION_LINE
+from resnet_inspect.analysis.records import flat
+from resnet_inspect.bench.breakdown import OVERHEAD, WHOLE, ProfileRow, overhead_note
+from resnet_inspect.bench.hardware import Bandwidth, Roofline
+from resnet_inspect.output.bench_tables import environment_table
+from resnet_inspect.output.columns import PROFILE_VIEW
+from resnet_inspect.output.fit import Sheet, print_sheet
+
+# What a profile row means, beside the FLOP convention, in ``profile --json``; in one line over the tables.
+PROFILE_CONVENTION = {
+    "method": "the whole forward pass compiled as bench compiles it, and the same pass cut at block boundaries, "
+    "each block a compiled piece fed by the pieces before it; one round runs the whole pass, then every piece; "
+    "statistics over the timed rounds",
+    "p50_ms": "median time of the unit per round (a stage: the sum of its blocks' times in the round)",
+    "share_pct": "100 x the unit's median / the whole pass's median",
+    "overhead": "the whole pass's median - the sum of the units' medians (negative: the pieces take longer)",
+    "gflops_per_s": "flops (per image, the walk's) x batch_size / p50 / 1e9",
+    "bytes_moved": "(weights + elements of the tensors the unit reads + of those it writes) x bytes per element "
+    "of the compute dtype",
+    "arithmetic_intensity": "flops x batch_size / bytes_moved",
+    "bound": "memory when the intensity is below the ridge point (peak FLOP/s / memory bandwidth), else compute",
+}
+PROFILE_CONVENTION_LINE = (
+    "Each block timed as a compiled piece of the real pass, fed by the pieces before it, interleaved with the "
+    "whole pass; p50/p90 over rounds; share = p50 / the whole pass's p50; GFLOP/s = FLOPs x batch / p50; "
+    "FLOPs/byte = FLOPs x batch / (weights + tensors in + out, at the compute dtype); bound: FLOPs/byte "
+    "against the ridge point."
+)
+
+
+BANDWIDTH_LINE, RIDGE_LINE = "memory bandwidth", "ridge point"
+# Environment lines that hold a measurement (in the JSON's "roofline" instead).
+MEASURED_LINES = frozenset({BANDWIDTH_LINE, RIDGE_LINE})
+
+
+def roofline_pairs(roofline: Roofline, bandwidth: Bandwidth | None) -> list[tuple[str, str]]:
+    """The environment lines of the memory roof and the ridge point."""
+    pairs = [(BANDWIDTH_LINE, bandwidth.derivation if bandwidth is not None else "unknown")]
+    ridge = roofline.ridge
+    pairs.append((RIDGE_LINE, f"{ridge:,.1f} FLOPs/byte (peak / bandwidth)" if ridge is not None else
+                  "unknown (peak or bandwidth unknown): no bound"))
+    return pairs
+
+
+def profile_sheet(rows: Sequence[ProfileRow], level: str) -> Sheet:
+    first = rows[0]
+    shown = []
+    for row in rows:
+        data = flat(row)
+        if row.type == OVERHEAD:  # not unknown: nothing to count
+            data = {key: "" if value is None else value for key, value in data.items()}
+        shown.append(data)
+    title = f"batch {first.batch_size}, {first.precision}, {first.device}, XLA {'on' if first.xla else 'off'}"
+    return Sheet(
+        PROFILE_VIEW,
+        tuple(shown),
+        title=title,
+        headers={"name": level.capitalize()},
+        styles=tuple("bold" if row.name == WHOLE and row.type == "whole" else None for row in rows),
+        sections=tuple(row.type == OVERHEAD or (i + 1 < len(rows) and rows[i + 1].type == OVERHEAD)
+                       for i, row in enumerate(rows)),
+        caption=f"{first.steps} timed rounds; medians and percentiles in ms; FLOPs per image",
+    )
+
+
+def print_profile(
+    console: Console,
+    heading: str,
+    environment: Sequence[tuple[str, str]],
+    runs: Sequence[Sequence[ProfileRow]],
+    level: str,
+) -> None:
+    console.print(Text(heading, style="bold"))
+    console.print(Text(CONVENTION_LINE, style="dim"))
+    console.print(Text(PROFILE_CONVENTION_LINE, style="dim"))
+    console.print(environment_table(environment))
+    for rows in runs:
+        print_sheet(console, profile_sheet(rows, level))
+        console.print(Text(overhead_note(rows)))
+        above = [r.name for r in rows if r.pct_of_peak is not None and r.pct_of_peak > 100]
+        if above:
+            console.print(Text(f"above the nominal peak: {', '.join(above)} (the peak takes the nominal clock; "
+                               "a core that boosts above it computes more): treat those rates with care",
+                               style="yellow"))
+    if not runs:
+        console.print(Text("no round was timed", style="yellow"))

@@ -1,0 +1,320 @@
+"""`resnet-inspect profile` and `report --profile`: the per-block table checked by hand against a fake clock and
+an injected bandwidth, the roofline's bound, usage errors, exports, byte-identical charts; one real run."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import statistics
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from resnet_inspect.bench import hardware
+from resnet_inspect.bench.stats import StepsInterrupted, time_interleaved
+from resnet_inspect.cli import app
+
+SMALL = ["--depth", "18", "--input-size", "32", "-b", "1"]
+ROUNDS = 3
+BANDWIDTH = 20e9  # bytes/s, injected
+BLOCKS = 10  # ResNet-18: stem, 8 regular blocks, head
+
+
+def run(*args: str):
+    return CliRunner().invoke(app, ["profile", *args])
+
+
+def fake_seconds(step: int, round_: int) -> float:
+    """The time the fake clock gives step ``step`` (0: the whole pass, k: block k-1) in timed round ``round_``."""
+    if step == 0:
+        return 0.050 + 0.001 * round_
+    return 0.001 * step + 0.0002 * round_ * step
+
+
+class FakeClock:
+    """Reads alternate start/end around each step of each timed round, in time_interleaved's order: the k-th end read is
+    position k mod n of round k // n (n steps), and it advances the clock by that step's fake time. ``alternate``:
+    odd rounds run step 0 last, as profile's rounds do (no warm-up round before the timed ones)."""
+
+    def __init__(self, steps: int, alternate: bool = True) -> None:
+        self.steps, self.alternate, self.reads, self.now = steps, alternate, 0, 1000.0
+
+    def __call__(self) -> float:
+        if self.reads % 2:
+            done = self.reads // 2
+            position, round_ = done % self.steps, done // self.steps
+            order = list(range(self.steps))
+            if self.alternate and round_ % 2:
+                order = order[1:] + order[:1]
+            self.now += fake_seconds(order[position], round_)
+        self.reads += 1
+        return self.now
+
+
+@pytest.fixture
+def injected(monkeypatch: pytest.MonkeyPatch):
+    """Every measurement of profile made known: the fake clock and a fixed bandwidth."""
+    from resnet_inspect.bench import pieces as core
+
+    monkeypatch.setattr(core, "CLOCK", FakeClock(BLOCKS + 1))
+    monkeypatch.setattr(hardware, "host_bandwidth", lambda cores: hardware.Bandwidth(BANDWIDTH, "injected"))
+
+
+def read_csv(path: Path) -> list[dict[str, str]]:
+    with path.open() as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_rows_by_hand(injected, tmp_path: Path, build) -> None:
+    result = run(*SMALL, "--warmup", "0", "-n", str(ROUNDS), "--device", "cpu", "--csv", str(tmp_path / "p.csv"),
+                 "--json", str(tmp_path / "p.json"))
+    assert result.exit_code == 0, result.output
+    rows = read_csv(tmp_path / "p.csv")
+    assert list(rows[0]) == [
+        "name", "type", "stage", "batch_size", "device", "precision", "xla", "steps", "p50_ms", "p90_ms", "mean_ms",
+        "share_pct", "macs", "flops", "gflops_per_s", "pct_of_peak", "bytes_moved", "arithmetic_intensity", "bound",
+    ]
+    _, model, report = build(18, input_size=32)
+    blocks = report.rows("block")
+    assert [r["name"] for r in rows] == [b.name for b in blocks] + ["overhead", "forward pass"]
+    document = json.loads((tmp_path / "p.json").read_text())
+    roof = document["roofline"]
+    assert roof["bandwidth_bytes_per_s"] == BANDWIDTH
+    # 2 cores x 2.6 GHz x 64 (this CPU's AVX-512) would be one machine; the peak comes from the CPU as bench's does
+    ridge = roof["peak_flops"] / BANDWIDTH
+    assert roof["ridge_flops_per_byte"] == pytest.approx(ridge)
+
+    whole_ms = statistics.median(fake_seconds(0, r) * 1e3 for r in range(ROUNDS))
+    for k, (row, block) in enumerate(zip(rows, blocks, strict=False)):
+        times = sorted(fake_seconds(k + 1, r) * 1e3 for r in range(ROUNDS))
+        # median and 90th percentile (linear interpolation) of three values, by hand
+        assert float(row["p50_ms"]) == pytest.approx(times[1], abs=1e-4)
+        assert float(row["p90_ms"]) == pytest.approx(times[1] + 0.8 * (times[2] - times[1]), abs=1e-4)
+        assert float(row["share_pct"]) == pytest.approx(100 * times[1] / whole_ms, rel=1e-5)
+        # the walk's counts, and GFLOP/s = FLOPs x batch / time
+        assert int(row["flops"]) == block.flops and int(row["macs"]) == block.macs
+        assert float(row["gflops_per_s"]) == pytest.approx(block.flops * 1 / (times[1] / 1e3) / 1e9, rel=1e-5)
+        assert float(row["pct_of_peak"]) == pytest.approx(
+            100 * block.flops / (times[1] / 1e3) / roof["peak_flops"], rel=1e-5)
+        intensity = float(row["arithmetic_intensity"])
+        assert intensity == pytest.approx(block.flops / int(row["bytes_moved"]), rel=1e-5)
+        assert row["bound"] == ("compute" if intensity >= ridge else "memory")
+    assert {r["bound"] for r in rows[:BLOCKS]} == {"compute", "memory"}  # both sides of the ridge occur
+
+    # bytes moved: weights (Keras' own count) + the tensor in + the tensor out, float32, by hand
+    stem_params = sum(model.get_layer(n).count_params() for n in ("stem.conv_initial", "stem.pool_initial"))
+    assert stem_params == 7 * 7 * 3 * 64 + 64
+    assert int(rows[0]["bytes_moved"]) == (stem_params + 32 * 32 * 3 + 8 * 8 * 64) * 4
+    first = blocks[1].name
+    params = sum(layer.count_params() for layer in model.layers if layer.name.startswith(first + "."))
+    assert int(rows[1]["bytes_moved"]) == (params + 8 * 8 * 64 + 8 * 8 * 64) * 4
+
+    # the units and the overhead add up to the whole pass, and their shares to 100 %
+    overhead, whole = rows[BLOCKS], rows[BLOCKS + 1]
+    assert float(whole["p50_ms"]) == pytest.approx(whole_ms, abs=1e-4)
+    total = sum(float(r["p50_ms"]) for r in rows[:BLOCKS]) + float(overhead["p50_ms"])
+    assert total == pytest.approx(float(whole["p50_ms"]), abs=1e-6)
+    assert sum(float(r["share_pct"]) for r in rows[: BLOCKS + 1]) == pytest.approx(100.0, abs=1e-3)
+    assert overhead["flops"] == "" and overhead["bound"] == ""
+    assert int(whole["flops"]) == report.totals.flops
+    # every round's time is in the JSON
+    assert document["runs"][0]["blocks_ms"][0] == [round(fake_seconds(1, r) * 1e3, 4) for r in range(ROUNDS)]
+    assert "units sum to" in result.output and "overhead" in result.output
+
+
+def test_stage_rows_sum_their_blocks_round_by_round(injected, tmp_path: Path) -> None:
+    result = run(*SMALL, "--warmup", "0", "-n", str(ROUNDS), "--level", "stage", "--csv", str(tmp_path / "s.csv"))
+    assert result.exit_code == 0, result.output
+    rows = read_csv(tmp_path / "s.csv")
+    assert [r["name"] for r in rows] == ["stem", "block_layer1", "block_layer2", "block_layer3", "block_layer4",
+                                         "head", "overhead", "forward pass"]
+    # block_layer1 = blocks 1 and 2 (steps 2 and 3): the median of the per-round sums
+    sums = [(fake_seconds(2, r) + fake_seconds(3, r)) * 1e3 for r in range(ROUNDS)]
+    assert float(rows[1]["p50_ms"]) == pytest.approx(statistics.median(sums), abs=1e-4)
+    total = sum(float(r["p50_ms"]) for r in rows[:7])
+    assert total == pytest.approx(float(rows[7]["p50_ms"]), abs=1e-6)
+
+
+def test_exports_and_chart_are_byte_identical_given_the_same_measurements(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A measured chart differs from run to run because the measurements do; given the same measurements (the
+    fake clock, the injected bandwidth) every file is the same bytes."""
+    from resnet_inspect.bench import pieces as core
+
+    monkeypatch.setattr(hardware, "host_bandwidth", lambda cores: hardware.Bandwidth(BANDWIDTH, "injected"))
+    files = []
+    for attempt in ("a", "b"):
+        monkeypatch.setattr(core, "CLOCK", FakeClock(BLOCKS + 1))
+        out = tmp_path / attempt
+        result = run(*SMALL, "--warmup", "0", "-n", "2", "--png", str(out / "r.png"), "--csv", str(out / "r.csv"),
+                     "--json", str(out / "r.json"))
+        assert result.exit_code == 0, result.output
+        files.append([(out / name).read_bytes() for name in ("r.png", "r.csv", "r.json")])
+    assert files[0] == files[1]
+    assert files[0][0].startswith(b"\x89PNG")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--level", "layer"], "Error: --level layer: profile times blocks and stages (a layer alone is not a piece "
+                               "of the pass worth timing); give block or stage\n"),
+        (["--devices", "all"], "Error: --devices all: profile times the pass on one device; data-parallel runs are "
+                               "for bench\n"),
+        (["--png", "roof.jpg"], "Error: --png 'roof.jpg' must name a .png file\n"),
+        (["--csv", "same.png", "--png", "same.png"], "Error: --csv and --png name the same file 'same.png'; give "
+                                                      "different files\n"),
+        (["-n", "0"], "Error: --iterations must be a positive integer, got 0\n"),
+        (["--model", "keras:MobileNetV2", "--depth", "18"],
+         "Error: --depth/-d cannot be combined with --model: the model defines its own network\n"),
+    ],
+)
+def test_usage_errors(args: list[str], message: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    result = run(*args)
+    assert result.exit_code == 2
+    assert result.output == message
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_model_without_blocks_is_refused_in_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(hardware, "host_bandwidth", lambda cores: hardware.Bandwidth(BANDWIDTH, "injected"))
+    result = run("--model", "keras:MobileNetV3Small", "--input-size", "32", "-b", "1")
+    assert result.exit_code == 2
+    assert result.output.endswith("Error: MobileNetV3Small has no block level (its layer names follow no known "
+                                  "block scheme); profile times blocks\n")
+
+
+def test_a_real_run_agrees_with_itself(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Real times (no fake clock): the table holds together and the chain of pieces computes the model's output."""
+    monkeypatch.setattr(hardware, "host_bandwidth", lambda cores: hardware.Bandwidth(BANDWIDTH, "injected"))
+    result = run(*SMALL, "--warmup", "1", "-n", "3", "--json", str(tmp_path / "r.json"))
+    assert result.exit_code == 0, result.output
+    rows = json.loads((tmp_path / "r.json").read_text())["rows"]
+    assert all(r["p50_ms"] > 0 for r in rows if r["type"] != "overhead")
+    whole = rows[-1]
+    assert sum(r["p50_ms"] for r in rows[:-1]) == pytest.approx(whole["p50_ms"], abs=1e-6)
+
+
+def test_pieces_compute_the_models_output(build) -> None:
+    """The chain of pieces is the forward pass: its last piece writes the model's output."""
+    from resnet_inspect._tf import tf
+    from resnet_inspect.analysis.segments import segments
+    from resnet_inspect.bench.pieces import block_steps
+
+    _, model, report = build(18, input_size=32)
+    x = tf.random.uniform((2, 32, 32, 3), seed=0)
+    steps = block_steps(model, segments(report), report.layers, 2, "/device:CPU:0", False, False, inputs=x)
+    assert len(steps) == BLOCKS
+    for step in steps:
+        written = step()
+    expected = model(x, training=False)
+    assert written[0].shape == (2, 1000)
+    assert float(tf.reduce_max(tf.abs(written[0] - expected))) < 1e-5
+
+
+def test_interleaved_rounds_keep_their_order_and_complete_rounds() -> None:
+    order: list[str] = []
+    clock = FakeClock(2, alternate=False)
+    times = time_interleaved([lambda: order.append("whole"), lambda: order.append("piece")], 1, 2, clock=clock,
+                             alternate="none")
+    assert order == ["whole", "piece"] * 3  # one warm-up round, then two timed
+    assert times == [pytest.approx([fake_seconds(0, 0), fake_seconds(0, 1)]),
+                     pytest.approx([fake_seconds(1, 0), fake_seconds(1, 1)])]
+
+    calls = []
+
+    def second() -> None:
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(StepsInterrupted) as caught:
+        time_interleaved([lambda: None, second], 0, 5, clock=FakeClock(2, alternate=False), alternate="none")
+    assert len(caught.value.times) == 1  # the complete round only
+
+    # alternating: the first step runs last in every second round; times stay in the order of the steps
+    order.clear()
+    steps = [lambda: order.append("whole"), lambda: order.append("a"), lambda: order.append("b")]
+    times = time_interleaved(steps, 1, 2, clock=FakeClock(3, alternate=False), alternate="first-last")
+    assert order == ["whole", "a", "b", "a", "b", "whole", "whole", "a", "b"]
+    assert len(times) == 3 and all(len(t) == 2 for t in times)
+
+
+def test_roofline_by_hand() -> None:
+    roof = hardware.Roofline(100e9, 10e9)
+    assert roof.ridge == 10.0
+    assert roof.bound(9.99) == "memory" and roof.bound(10.0) == "compute"
+    assert roof.attainable(2.0) == 20e9 and roof.attainable(50.0) == 100e9
+    assert hardware.Roofline(None, 10e9).bound(5.0) is None
+    assert hardware.Roofline(100e9, None).ridge is None
+
+
+def test_triad_bandwidth_is_measured_and_states_its_convention() -> None:
+    found = hardware.host_bandwidth(1, runs=3, elements=2_000_000)
+    assert 1e8 < found.bytes_per_s < 1e13  # 0.1 GB/s to 10 TB/s: a memory, not a clock error
+    assert "3 x 8 x n bytes" in found.derivation and "2,000,000 elements" in found.derivation
+    assert hardware.triad_elements(48 * 2**20) == 4 * 48 * 2**20 // 8
+    assert hardware.triad_elements(None) == hardware.MIN_TRIAD_BYTES // 8
+
+
+def test_report_profile_adds_the_section_and_the_chart(injected, tmp_path: Path) -> None:
+    out = tmp_path / "rep"
+    result = CliRunner().invoke(app, ["report", "--depth", "18", "--input-size", "32", "--profile", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert (out / "roofline.png").read_bytes().startswith(b"\x89PNG")
+    text = (out / "report.md").read_text()
+    assert "## Profile" in text and "![Roofline" in text and "| `overhead` |" in text
+    document = json.loads((out / "report.json").read_text())
+    rows = document["profile"]["rows"]
+    assert rows[-1]["name"] == "forward pass" and document["profile"]["roofline"]["bandwidth_bytes_per_s"] == BANDWIDTH
+    assert math.isclose(sum(r["p50_ms"] for r in rows[:-1]), rows[-1]["p50_ms"], abs_tol=1e-6)
+
+
+def test_ctrl_c_shows_the_complete_runs_and_writes_nothing(injected, monkeypatch: pytest.MonkeyPatch,
+                                                          tmp_path: Path) -> None:
+    from resnet_inspect.output.bench_tables import BenchProgress
+
+    def interrupt_second_run(self, phase: str, done: int) -> None:
+        if self.label.startswith("run 2/2"):
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(BenchProgress, "on_step", interrupt_second_run)
+    result = run("--depth", "18", "--input-size", "32", "-b", "1", "-b", "2", "--warmup", "0", "-n", "2",
+                 "--csv", str(tmp_path / "p.csv"))
+    assert result.exit_code == 130
+    assert result.output.splitlines()[-1] == "Error: interrupted: 1 of 2 runs complete; nothing was written"
+    assert "batch 1, float32: the units sum to" in result.output
+    assert not (tmp_path / "p.csv").exists()
+
+
+def test_the_device_triad_runs_its_kernel(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The GPU's memory roof: the same triad on the device through XLA (run here on the CPU device, small)."""
+    from resnet_inspect.bench import pieces
+    from resnet_inspect.bench.run import Target
+
+    monkeypatch.setattr(pieces, "GPU_TRIAD_ELEMENTS", 1_000_000)
+    found = pieces.bandwidth(Target("GPU", ("/device:CPU:0",), ("test",), hardware.read_cpu()), 1)
+    assert 1e8 < found.bytes_per_s < 1e13
+    assert "3 x 4 x n bytes" in found.derivation and "1,000,000 elements" in found.derivation
+
+
+def test_fold_bn_profiles_the_deployed_network(injected, tmp_path: Path) -> None:
+    """--fold-bn comes with the network options: the timed and counted network is the folded one, the same
+    network `summary --fold-bn` walks (v1: every BN follows a conv, so every FLOP of a BN is gone)."""
+    folded = [*SMALL, "--arch-version", "v1", "--fold-bn"]
+    result = run(*folded, "--warmup", "0", "-n", str(ROUNDS), "--device", "cpu", "--json", str(tmp_path / "p.json"))
+    assert result.exit_code == 0, result.output
+    document = json.loads((tmp_path / "p.json").read_text())
+    whole = document["rows"][-1]
+    summaries = {}
+    for flags in ([], ["--fold-bn"]):
+        out = tmp_path / f"s{len(flags)}.json"
+        done = CliRunner().invoke(app, ["summary", *SMALL[:4], "--arch-version", "v1", *flags, "--json", str(out)])
+        assert done.exit_code == 0, done.output
+        summaries[bool(flags)] = json.loads(out.read_text())["totals"]
+    assert whole["flops"] == summaries[True]["flops"] < summaries[False]["flops"]
+    assert "fold_bn" in document["config"]
