@@ -206,6 +206,29 @@ def _measured(found: Measurement) -> dict[str, Any]:
     }
 
 
+def _timed_header(
+    model: str,
+    config: dict[str, Any],
+    convention: dict[str, Any],
+    versions: dict[str, str],
+    environment: Sequence[tuple[str, str]],
+    plan: BenchPlan,
+    left_out: frozenset[str],
+) -> dict[str, Any]:
+    """The head of a timed run's JSON (bench, profile): the model, its configuration, the conventions, the
+    versions, the environment without ``left_out`` and the settings. What changes from run to run besides the
+    timings (free memory) stays on the console: the rest of the file is the same for the same command on the
+    same machine."""
+    return {
+        "model": model,
+        "config": config,
+        "convention": {**CONVENTION, **convention},
+        "versions": versions,
+        "environment": {key: value for key, value in environment if key not in left_out},
+        "settings": _bench_settings(plan),
+    }
+
+
 def bench_payload(
     model: str,
     config: dict[str, Any],
@@ -219,15 +242,9 @@ def bench_payload(
 
     ``rows`` carry exactly the CSV columns; ``runs`` what each row was measured from.
     """
+    convention = {**BENCH_CONVENTION, **({"step": TRAIN_STEP} if plan.mode is Mode.TRAIN else {})}
     return {
-        "model": model,
-        "config": config,
-        "convention": {**CONVENTION, **BENCH_CONVENTION, **({"step": TRAIN_STEP} if plan.mode is Mode.TRAIN else {})},
-        "versions": versions,
-        # What changes from run to run besides the timings (free memory) stays on the console:
-        # the rest of the file is the same for the same command on the same machine.
-        "environment": {key: value for key, value in environment if key not in RUN_METADATA},
-        "settings": _bench_settings(plan),
+        **_timed_header(model, config, convention, versions, environment, plan, RUN_METADATA),
         "flops_per_image": flops_per_image,
         "columns": list(BENCH_COLUMNS),
         "rows": [dataclasses.asdict(r.row) for r in results if not r.network],
@@ -266,14 +283,9 @@ def profile_payload(
     from resnet_inspect.bench.breakdown import PROFILE_COLUMNS  # numpy, only where a profile was run
     from resnet_inspect.output.profile_tables import MEASURED_LINES, PROFILE_CONVENTION
 
+    # the measured bandwidth is in "roofline"
     return {
-        "model": model,
-        "config": config,
-        "convention": {**CONVENTION, **PROFILE_CONVENTION},
-        "versions": versions,
-        # the measured bandwidth is in "roofline"
-        "environment": {key: value for key, value in environment if key not in RUN_METADATA | MEASURED_LINES},
-        "settings": _bench_settings(plan),
+        **_timed_header(model, config, PROFILE_CONVENTION, versions, environment, plan, RUN_METADATA | MEASURED_LINES),
         "level": level.value,
         "roofline": roofline,
         "columns": list(PROFILE_COLUMNS),
