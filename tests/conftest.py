@@ -43,3 +43,30 @@ def built(depth: int | None = 50, **options):
 def build():
     """``build(depth, **make_spec options) -> (spec, model, report)``, cached for the session."""
     return built
+
+
+def on_split_cpu(*invocations: list[str]) -> list[tuple[int, str, str]]:
+    """Run each ``resnet-inspect`` argument list through typer's CliRunner in a fresh process whose CPU is split
+    into two logical devices (the split must come before TensorFlow starts): (exit code, stdout, stderr) each."""
+    import json
+    import subprocess
+    import sys
+    import textwrap
+    from pathlib import Path
+
+    code = textwrap.dedent(
+        f"""
+        import json
+        from resnet_inspect._tf import tf
+        cpu = tf.config.list_physical_devices("CPU")[0]
+        tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+        from typer.testing import CliRunner
+        from resnet_inspect.cli import app
+        results = [CliRunner().invoke(app, args) for args in {list(invocations)!r}]
+        print(json.dumps([[r.exit_code, r.stdout, r.stderr] for r in results]))
+        """
+    )
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=root, env=env, check=True)
+    return [tuple(r) for r in json.loads(out.stdout.strip().splitlines()[-1])]

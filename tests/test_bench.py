@@ -14,6 +14,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from conftest import on_split_cpu
 from typer.testing import CliRunner
 
 from resnet_inspect.analysis import budget
@@ -497,24 +498,11 @@ def test_gpu_path(tmp_path: Path) -> None:
 
 def test_devices_all_on_a_split_cpu(tmp_path: Path) -> None:
     out_json = tmp_path / "bench.json"
-    code = textwrap.dedent(
-        f"""
-        import json, sys
-        from resnet_inspect._tf import tf
-        cpu = tf.config.list_physical_devices("CPU")[0]
-        tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-        from typer.testing import CliRunner
-        from resnet_inspect.cli import app
-        tiny = {TINY!r}
-        odd = CliRunner().invoke(app, ["bench", *tiny, "--devices", "all", "-b", "3", "-n", "2", "--threads", "1"])
-        ok = CliRunner().invoke(app, ["bench", *tiny, "--devices", "all", "-b", "4", "-n", "2", "--warmup", "1",
-                                      "--threads", "1", "--xla", "--json", {str(out_json)!r}])
-        print(json.dumps([odd.exit_code, odd.stderr, ok.exit_code, ok.output]))
-        """
+    (odd_code, _, odd_err), (ok_code, ok_out, _) = on_split_cpu(
+        ["bench", *TINY, "--devices", "all", "-b", "3", "-n", "2", "--threads", "1"],
+        ["bench", *TINY, "--devices", "all", "-b", "4", "-n", "2", "--warmup", "1", "--threads", "1", "--xla", "--json",
+         str(out_json)],
     )
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, env=env, check=True)
-    odd_code, odd_err, ok_code, ok_out = json.loads(out.stdout.strip().splitlines()[-1])
     assert (odd_code, odd_err) == (2, "Error: --batch-size 3 does not split evenly over 2 devices\n")
     assert ok_code == 0, ok_out
     payload = json.loads(out_json.read_text())

@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-import textwrap
 from pathlib import Path
 
 import numpy as np
+from conftest import on_split_cpu
 from typer.testing import CliRunner
 
 from resnet_inspect.cli import app
@@ -120,23 +117,9 @@ def test_training_need_counts_what_a_step_keeps() -> None:
 
 def test_train_on_a_split_cpu_with_mirrored_strategy(tmp_path: Path) -> None:
     out_json = tmp_path / "bench.json"
-    code = textwrap.dedent(
-        f"""
-        import json
-        from resnet_inspect._tf import tf
-        cpu = tf.config.list_physical_devices("CPU")[0]
-        tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-        from typer.testing import CliRunner
-        from resnet_inspect.cli import app
-        ok = CliRunner().invoke(app, ["bench", *{TINY!r}, "--devices", "all", "--mode", "train", "-b", "4", "-n", "2",
-                                      "--warmup", "1", "--threads", "1", "--json", {str(out_json)!r}])
-        print(json.dumps([ok.exit_code, ok.output]))
-        """
-    )
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, env=env, check=True)
-    code_, output = json.loads(out.stdout.strip().splitlines()[-1])
-    assert code_ == 0, output
+    [(code, output, _)] = on_split_cpu(["bench", *TINY, "--devices", "all", "--mode", "train", "-b", "4", "-n", "2",
+                                        "--warmup", "1", "--threads", "1", "--json", str(out_json)])
+    assert code == 0, output
     payload = json.loads(out_json.read_text())
     [row] = payload["rows"]
     assert (row["device"], row["batch_size"]) == ("CPU:0+CPU:1", 4)
