@@ -582,3 +582,14 @@ def test_gpu_target_peak_sums_its_devices() -> None:
     assert two.label == "GPU:0+GPU:1"
     unknown = core.Target("GPU", ("/device:GPU:0",), ("NVIDIA GeForce RTX 3090",), cpu)
     assert core.peak(unknown, Precision.FLOAT32, None) is None
+
+
+def test_a_model_of_any_size_is_told_how_to_give_one() -> None:
+    """A keras.applications model built for any input size cannot be timed as it is: the one line names the option."""
+    result = CliRunner().invoke(app, ["bench", "--model", "keras:MobileNetV3Small", "--classes", "10", "-b", "1",
+                                      "-n", "1", "--warmup", "0"])
+    assert result.exit_code == 2
+    assert result.stderr == (
+        "Error: bench needs a fixed input shape; MobileNetV3Small takes (None, None, None, 3): give --input-size "
+        "(a keras:<Application> takes it) or a model saved with a fixed input shape\n"
+    )

@@ -227,7 +227,8 @@ def input_spec(model: keras.Model, batch: int) -> tuple[tuple[int, ...], str]:
     tensor = model.inputs[0]
     shape = tuple(tensor.shape[1:])
     if any(d is None for d in shape):
-        raise UsageError(f"bench needs a fixed input shape; {model.name} takes {tuple(tensor.shape)}")
+        raise UsageError(f"bench needs a fixed input shape; {model.name} takes {tuple(tensor.shape)}: give "
+                         "--input-size (a keras:<Application> takes it) or a model saved with a fixed input shape")
     return (batch, *shape), str(tensor.dtype)
 
 
