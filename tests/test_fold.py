@@ -137,6 +137,26 @@ def test_keras_resnet50_folds_every_bn() -> None:
     assert same_outputs(model, folding.model) < 1e-4  # softmax probabilities after 53 folded BNs
 
 
+def test_a_nested_keras_resnet50_is_folded_inside_a_transfer_model() -> None:
+    """A transfer-learning model (keras ResNet50 as a layer of the user's model): the base's 53 BNs fold, named
+    by path, and the folded model computes what the original does."""
+    from resnet_inspect._tf import keras
+    from resnet_inspect.analysis.inspection import inspect_model
+    from resnet_inspect.model.fold import fold_batch_norms
+
+    base = keras.applications.ResNet50(include_top=False, weights=None, input_shape=(32, 32, 3))
+    assert randomize_batch_norms(base, seed=7) == 53
+    x = keras.Input((32, 32, 3))
+    model = keras.Model(x, keras.layers.Dense(3, name="logits")(keras.layers.GlobalAveragePooling2D()(base(x))))
+    folding = fold_batch_norms(model)
+    assert (len(folding.folded), folding.kept, folding.nested) == (53, (), ())
+    assert ("resnet50/conv1_conv", "resnet50/conv1_bn") in folding.folded
+    assert folding.model.count_params() == model.count_params() - 4 * KERAS_RESNET50_BN_CHANNELS
+    assert same_outputs(model, folding.model) < 1e-4
+    names = {record.name for record in inspect_model(folding.model).layers}
+    assert "resnet50/conv1_conv" in names and "resnet50/conv1_bn" not in names
+
+
 # --- the command line ------------------------------------------------------------------------------
 
 

@@ -43,7 +43,7 @@ def fold_notes(config: Mapping[str, Any]) -> tuple[str, ...]:
     if not record:
         return ()
     notes = [f"--fold-bn: {kept['bn']} not folded: {kept['reason']}" for kept in record["not_folded"]]
-    notes += [f"--fold-bn: {name} is a nested model; its BatchNormalization layers were not folded"
+    notes += [f"--fold-bn: {name} is a nested Sequential model; its BatchNormalization layers were not folded"
               for name in record["nested_not_examined"]]
     return tuple(notes)
 

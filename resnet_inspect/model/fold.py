@@ -17,8 +17,10 @@ rebuild a functional graph with layers replaced): ``clone_function`` rebuilds ea
 configuration (a folded convolution with ``use_bias=True``), ``call_function`` calls it, then gives it
 the original's weights or the folded ones, and returns a folded BN's input instead of calling the BN, so
 the BN is not in the new graph at all. Layer names are kept, so the walk groups the folded network
-into the same blocks and stages. A model nested in the model is cloned whole, its BNs unfolded (a
-note says so). Imports TensorFlow.
+into the same blocks and stages. A functional model nested in the model (a keras.applications base of a
+transfer-learning model) is folded the same way, recursively, and its pairs named by path
+(``resnet50/conv1_conv``); a nested Sequential is cloned whole, its BNs unfolded (a note says so).
+Imports TensorFlow.
 """
 
 from __future__ import annotations
@@ -44,7 +46,7 @@ class Folding:
     folded: tuple[tuple[str, str], ...]
     gained_bias: tuple[str, ...]
     kept: tuple[tuple[str, str], ...]  # (BN name, why it cannot fold)
-    nested: tuple[str, ...] = ()  # nested models cloned whole, their BNs not examined
+    nested: tuple[str, ...] = ()  # nested Sequential models cloned whole, their BNs not examined
 
     @property
     def batch_norms(self) -> int:
@@ -123,14 +125,23 @@ def folded_weights(conv: Any, bn: Any) -> list[np.ndarray]:
     return [kernel.astype(dtype), ((bias - mean) * scale + beta).astype(dtype)]
 
 
+def _functional(model: Any) -> bool:
+    # clone_model's call_function, which drops a folded BN from the graph, takes functional models only
+    return isinstance(model, keras.Model) and not isinstance(model, keras.Sequential) and hasattr(
+        model, "_nodes_by_depth")
+
+
 def fold_batch_norms(model: keras.Model) -> Folding:
     """The model with every foldable BN folded into its convolution (see the module docstring)."""
-    if isinstance(model, keras.Sequential) or not hasattr(model, "_nodes_by_depth"):
-        # clone_model's call_function, which drops a folded BN from the graph, takes functional models only
+    if not _functional(model):
         raise UsageError(f"--fold-bn needs a functional model; {model.name} is a {type(model).__name__}")
     pairs: dict[str, Any] = {}  # conv name -> its BN
     folded, kept, nested = [], [], []
+    inner: dict[str, Folding] = {}  # nested functional models, folded in turn
     for layer in model.layers:
+        if _functional(layer):
+            inner[layer.name] = fold_batch_norms(layer)
+            continue
         if isinstance(layer, keras.layers.BatchNormalization):
             conv, why = _why_not(layer, model)
             if conv is None:
@@ -144,11 +155,18 @@ def fold_batch_norms(model: keras.Model) -> Folding:
             nested.append(layer.name)
     skipped = {bn.name for bn in pairs.values()}
     originals = {layer.name: layer for layer in model.layers}
-    gained = tuple(name for name in pairs if not originals[name].use_bias)
+    gained = [name for name in pairs if not originals[name].use_bias]
+    for name, done in inner.items():  # a nested model's pairs, named by their path
+        folded += [(f"{name}/{conv}", f"{name}/{bn}") for conv, bn in done.folded]
+        kept += [(f"{name}/{bn}", why) for bn, why in done.kept]
+        nested += [f"{name}/{n}" for n in done.nested]
+        gained += [f"{name}/{conv}" for conv in done.gained_bias]
 
     def clone(layer: Any) -> Any:
         if not isinstance(layer, keras.layers.Layer):
             return layer  # a plain Keras op: no weights, nothing to change
+        if layer.name in inner:
+            return inner[layer.name].model  # folded already, with its weights
         config = layer.get_config()
         if layer.name in pairs:
             config["use_bias"] = True
@@ -159,7 +177,7 @@ def fold_batch_norms(model: keras.Model) -> Folding:
             return args[0]  # the BN is gone: its input (the folded conv's output) takes its place
         outputs = layer(*args, **kwargs)
         original = originals.get(getattr(layer, "name", None))
-        if original is not None and original.weights:
+        if original is not None and original.weights and layer.name not in inner:
             if layer.name in pairs:
                 layer.set_weights(folded_weights(original, pairs[layer.name]))
             else:
@@ -167,4 +185,4 @@ def fold_batch_norms(model: keras.Model) -> Folding:
         return outputs
 
     clone_model = keras.models.clone_model(model, clone_function=clone, call_function=call)
-    return Folding(clone_model, tuple(folded), gained, tuple(kept), tuple(nested))
+    return Folding(clone_model, tuple(folded), tuple(gained), tuple(kept), tuple(nested))
