@@ -50,7 +50,6 @@ def small_report(build) -> Report:
 
 
 def test_an_inspection_build_walks_as_a_build_with_values() -> None:
-    from resnet_inspect._tf import keras
     from resnet_inspect.analysis.walk import analyze
     from resnet_inspect.model.builder import build_from_spec
 
@@ -69,7 +68,6 @@ def test_an_inspection_build_walks_as_a_build_with_values() -> None:
 
     pending = {id(v) for v in global_state.get_global_attribute("uninitialized_variables") or []}
     assert not pending & {id(v) for v in deferred.weights}
-    assert keras.Variable  # the Keras the tool loaded
 
 
 def test_keras_loads_without_pandas_or_matplotlib_which_import_afterwards() -> None:
@@ -345,3 +343,15 @@ def test_fold_bn_is_part_of_the_key(tmp_path: Path, folder: Path) -> None:
     (folded_params,), (built_params,) = params[True], params[False]
     assert folded_params < built_params  # folding drops the folded BNs' 4 parameters per channel
     assert len(list((folder / "walks").glob("*.json"))) == 2
+
+
+def test_the_key_follows_the_keras_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """A keras.applications model is built channels_first or channels_last as keras.json says: an entry made under
+    one setting never answers the other."""
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+    identity = {"application": "ResNet50", "options": {}, "fold_bn": False}
+    paths = {cache.entry_path(cache.key_material("inspect_model", identity))}  # no keras.json: Keras' defaults
+    for data_format in ("channels_last", "channels_first"):
+        (tmp_path / "keras.json").write_text(json.dumps({"image_data_format": data_format}))
+        paths.add(cache.entry_path(cache.key_material("inspect_model", identity)))
+    assert len(paths) == 3

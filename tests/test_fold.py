@@ -28,12 +28,15 @@ KERAS_RESNET50_BN_CHANNELS = 64 + sum(n * 6 * f + 4 * f for f, n in ((64, 3), (1
 
 
 def randomize_batch_norms(model, seed: int = 0) -> int:
-    """Random moving mean/variance, gamma and beta in every BN; returns how many BNs there are."""
+    """Random moving mean/variance, gamma and beta in every BN, and random conv biases (Keras initialises them to
+    zero, which would leave the b of (b - mean) * s + beta untried); returns how many BNs there are."""
     from resnet_inspect._tf import keras
 
     rng = np.random.default_rng(seed)
     count = 0
     for layer in model.layers:
+        if isinstance(layer, keras.layers.Conv2D) and layer.use_bias:
+            layer.bias.assign(rng.normal(0, 0.3, layer.bias.shape).astype("float32"))
         if isinstance(layer, keras.layers.BatchNormalization):
             c = layer.moving_mean.shape[0]
             layer.set_weights([rng.uniform(0.5, 1.5, c), rng.normal(0, 0.3, c), rng.normal(0, 0.3, c),
@@ -276,3 +279,10 @@ def test_a_depthwise_convolution_folds_per_output_channel() -> None:
     # 3x3 kernel x 3 channels x 2 = 54 weights; the BN's 4 x 6 go, a bias of 6 comes
     assert (model.count_params(), folding.model.count_params()) == (54 + 4 * 6, 54 + 6)
     assert same_outputs(model, folding.model) < 1e-6
+
+
+def test_training_the_deployed_network_is_refused() -> None:
+    result = run("bench", "--depth", "18", "--fold-bn", "--mode", "train")
+    assert (result.exit_code, result.stderr) == (
+        2, "Error: --fold-bn is the deployed network, for inference; --mode train trains the network with its "
+           "BatchNormalization layers: give one or the other\n")

@@ -132,6 +132,18 @@ def spec_identity(spec: Any, fold_bn: bool = False) -> dict[str, Any]:
     return {"spec_type": type(spec).__name__, "spec": _plain(spec), "fold_bn": fold_bn}
 
 
+def keras_settings() -> dict[str, Any]:
+    """The Keras settings a build follows besides its arguments (``image_data_format``, ``floatx``, ``epsilon``,
+    the backend), as Keras reads them: ``$KERAS_HOME/keras.json`` (else ``~/.keras/keras.json``) and
+    ``KERAS_BACKEND``; read without importing Keras. An unreadable file counts as its bytes' absence."""
+    folder = Path(os.environ.get("KERAS_HOME") or Path.home() / ".keras")
+    try:
+        text = (folder / "keras.json").read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        text = None
+    return {"keras.json": text, "KERAS_BACKEND": os.environ.get("KERAS_BACKEND")}
+
+
 def key_material(kind: str, identity: Mapping[str, Any]) -> dict[str, Any]:
     """Everything an entry's walk depends on: what was walked and the versions of everything that walked it."""
     from resnet_inspect import __version__
@@ -140,6 +152,7 @@ def key_material(kind: str, identity: Mapping[str, Any]) -> dict[str, Any]:
         "format": FORMAT,
         "kind": kind,
         "identity": _plain(dict(identity)),
+        "keras_settings": keras_settings(),  # a keras.applications model follows image_data_format, for one
         "versions": {
             "resnet_inspect": __version__,
             "source": source_digest(),

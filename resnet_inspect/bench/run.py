@@ -490,7 +490,7 @@ def run_sweep(
     strategy = tf.distribute.MirroredStrategy(list(target.devices)) if plan.all_devices else None
     networks = [("", build, flops_per_image)]
     if baseline is not None:
-        networks.insert(0, ("baseline", *baseline))
+        networks.append(("baseline", *baseline))  # second: the first step is the one the run is about
     train = plan.mode is Mode.TRAIN
     results: list[BenchResult] = []
     for precision in plan.precisions:
@@ -513,7 +513,7 @@ def run_sweep(
                 steps = [_step(model, batch, plan, target, strategy, precision) for _, model, _ in models]
                 measured = None
                 if train and strategy is None and report is not None:
-                    measured = train_memory(steps[-1], report, batch, precision, target.devices[0])
+                    measured = train_memory(steps[0], report, batch, precision, target.devices[0])
                 timed = time_interleaved(steps, plan.warmup, plan.iterations, plan.min_time, on_step=on_step)
             except StepsInterrupted as stop:
                 partial = [finish(times, batch_size=batch, flops_per_image=flops, complete=False, network=network)

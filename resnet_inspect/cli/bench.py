@@ -109,6 +109,9 @@ def bench(network: NetworkOptions, source: ModelOptions, timing: BenchOptions, o
     chosen = source.choose(network)
     plan = timing.plan()
     check_precision(chosen, plan, source)
+    if chosen.fold_bn and plan.mode is Mode.TRAIN:
+        raise UsageError("--fold-bn is the deployed network, for inference; --mode train trains the network with its "
+                         "BatchNormalization layers: give one or the other")
     if chosen.spec is not None:
         check_sweep_memory(chosen.spec, plan)
     outputs.check(chosen.inputs())
@@ -139,7 +142,7 @@ def run_bench(chosen: Chosen, plan: BenchPlan, outputs: Outputs) -> None:
     # --fold-bn: the network as built is timed too, its steps interleaved with the folded one's (see the README).
     baseline = None
     if chosen.fold_bn:
-        unfolded = inspect_model(*chosen.unfolded().open()[:2])
+        unfolded = inspect_model(*chosen.unfolded().open(initialize=False)[:2])  # walked only: no values drawn
         baseline = (lambda: chosen.unfolded().open()[0]), unfolded.totals.flops
     runs = len(plan.runs())
     try:
@@ -149,7 +152,7 @@ def run_bench(chosen: Chosen, plan: BenchPlan, outputs: Outputs) -> None:
                                      progress.on_step, report=report, baseline=baseline)
     except core.SweepInterrupted as stop:
         print_bench(console, heading, shown, stop.results, plan.mode)
-        complete = sum(r.complete for r in stop.results)
+        complete = sum(r.complete for r in stop.results if not r.network)  # --fold-bn's baseline is not a run
         word, code = interruption()  # Ctrl-C, or SIGTERM (which unwinds the same way)
         fail(f"{word}: {complete} of {runs} runs complete; nothing was written", code)
     print_bench(console, heading, shown, results, plan.mode)
