@@ -2,7 +2,8 @@
 
 * an inspection build (no initial values drawn) walks exactly as a build with values, and leaves nothing
   for Keras to draw later;
-* Keras loads without pandas and matplotlib, which still import afterwards;
+* Keras loads without pandas and matplotlib, which still import afterwards; TensorFlow's API modules load on
+  first use, once, whole even when threads race for them, each top-level name still bound to its module;
 * a walk survives the JSON encoding unchanged; a corrupt, hostile or foreign entry is a miss and is rebuilt;
   the key covers every spec field and the library versions; the folder stays under its bound;
 * every command's output is byte-identical with and without the cache, and a warm run imports no TensorFlow.
@@ -81,6 +82,28 @@ def test_keras_loads_without_pandas_or_matplotlib_which_import_afterwards() -> N
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout == "[]\n(1, 1)\n"
+
+
+def test_tensorflows_api_modules_load_on_first_use_whole_and_in_place() -> None:
+    code = (
+        "import sys, threading, types\n"
+        "from resnet_inspect._tf import tf\n"
+        "lazy = {n for n, m in vars(tf).items() if type(m).__name__ == '_LazyModule'}\n"
+        "print(len(lazy) > 20, {'distribute', 'raw_ops', 'compat'} <= lazy)\n"
+        "barrier, found = threading.Barrier(8), []\n"
+        "def read():\n"
+        "    barrier.wait()\n"
+        "    found.append(hasattr(tf.raw_ops, 'Conv2D') and hasattr(tf.raw_ops, 'AddV2'))\n"
+        "threads = [threading.Thread(target=read) for _ in range(8)]\n"
+        "[t.start() for t in threads]; [t.join() for t in threads]\n"
+        "print(found == [True] * 8, type(tf.raw_ops) is types.ModuleType)\n"
+        # Loading tf.distribute imports the package tensorflow.distribute, which Python binds as tf.distribute.
+        "print(tf.distribute.has_strategy(), tf.distribute is sys.modules['tensorflow._api.v2.distribute'])\n"
+        "print(tf.distribute.has_strategy(), tf.compat.v1.Session.__name__)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout == "True True\nTrue True\nFalse True\nFalse Session\n"
 
 
 # --- the encoding --------------------------------------------------------------------------------------
