@@ -72,17 +72,25 @@ class _Deferred(importlib.abc.MetaPathFinder):
 LAZY_API = ("tensorflow._api.v2.", "keras._tf_keras")
 
 
+# What the import system sets on a module before its code runs: read without loading it (inspect.getmodule()
+# reads every loaded module's __file__, which would load them all).
+_METADATA = frozenset({"__name__", "__file__", "__spec__", "__loader__", "__package__", "__path__", "__cached__"})
+
+
 class _LazyModule(types.ModuleType):
     """A module whose code has not run yet: the first read of any attribute runs it (:class:`_LazyLoader`).
 
     As the standard library's lazy module from Python 3.12.3 on (3.10 and 3.11 switch the class before
     the code has run, so a second thread could read a half-made module): one lock per module, the load
     done once, reads from the loading thread itself (its own code, circular imports) answered from what
-    has run so far. After a load the bindings of TensorFlow's top-level names are put back
+    has run so far; the import system's own attributes (:data:`_METADATA`) are read without a load. After a
+    load the bindings of TensorFlow's top-level names are put back
     (:func:`_rebind`): an API module's code may import a TensorFlow package of the same name
     (``tensorflow.distribute``), which rebinds ``tf.distribute`` to that package."""
 
     def __getattribute__(self, attr: str) -> object:
+        if attr in _METADATA:  # set by the import system, not by the module's code: no load
+            return types.ModuleType.__getattribute__(self, attr)
         spec = object.__getattribute__(self, "__spec__")
         state = spec.loader_state
         with state["lock"]:
@@ -94,7 +102,8 @@ class _LazyModule(types.ModuleType):
                 before = state["dict"]
                 updated = {k: v for k, v in namespace.items() if k not in before or v is not before[k]}
                 try:
-                    spec.loader.exec_module(self)
+                    with _native_logs_held(f"{spec.name} loaded"):  # it may load a library that logs (the profiler)
+                        spec.loader.exec_module(self)
                 except BaseException:
                     state["loading"] = False  # the next read tries again, and fails as loudly
                     raise
@@ -185,34 +194,42 @@ def _quiet_import() -> tuple[object, object]:
         return _import()
 
 
-def _import() -> tuple[object, object]:
+@contextlib.contextmanager
+def _native_logs_held(what: str) -> Iterator[None]:
+    """Descriptor 2 captured inside the block (unless the user asked for TensorFlow's logs): a native library
+    loading there writes its logs to the capture, which an exception leaving the block carries as a note."""
     if tf_logs_wanted():
-        import keras
-        import tensorflow as tf
-
-        return keras, tf
-    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
-    for name in _VERBOSE_ENV:
-        os.environ.pop(name, None)
+        yield
+        return
     sys.stderr.flush()
     saved = os.dup(2)
     with tempfile.TemporaryFile(mode="w+b") as capture:
         os.dup2(capture.fileno(), 2)
         try:
-            import keras
-            import tensorflow as tf
-
-            tf.config.list_physical_devices()  # device initialisation logs its CUDA probe here
+            yield
         except Exception as exc:
             # Not printed: a failure is one line. The traceback (RESNET_INSPECT_DEBUG=1) shows the logs.
             # A Ctrl-C that cuts the import short can surface as another error: nothing shows then.
             if hasattr(exc, "add_note"):  # Python 3.11+
                 capture.seek(0)
-                exc.add_note("TensorFlow's logs while it loaded:\n" + capture.read().decode(errors="replace"))
+                exc.add_note(f"TensorFlow's logs while {what}:\n" + capture.read().decode(errors="replace"))
             raise
         finally:
             os.dup2(saved, 2)
             os.close(saved)
+
+
+def _import() -> tuple[object, object]:
+    if not tf_logs_wanted():
+        os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+        for name in _VERBOSE_ENV:
+            os.environ.pop(name, None)
+    with _native_logs_held("it loaded"):
+        import keras
+        import tensorflow as tf
+
+        if not tf_logs_wanted():
+            tf.config.list_physical_devices()  # device initialisation logs its CUDA probe here
     return keras, tf
 
 

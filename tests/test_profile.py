@@ -1,5 +1,6 @@
-"""`resnet-inspect profile` and `report --profile`: the per-block table checked by hand against a fake clock and
-an injected bandwidth, the roofline's bound, usage errors, exports, byte-identical charts; one real run."""
+"""`resnet-inspect profile` and `report --profile`: the per-block table checked by hand against a fake clock (timing
+pieces) and an injected bandwidth, the roofline's bound, usage errors, exports, byte-identical charts; the trace's
+attribution by hand and on a real trace (every op in its block's scope); real runs of both methods."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from typer.testing import CliRunner
 from resnet_inspect.bench import hardware
 from resnet_inspect.bench.stats import StepsInterrupted, time_interleaved
 from resnet_inspect.cli import app
+from resnet_inspect.errors import UsageError
 
 SMALL = ["--depth", "18", "--input-size", "32", "-b", "1"]
 ROUNDS = 3
@@ -53,11 +55,20 @@ class FakeClock:
         return self.now
 
 
-@pytest.fixture
-def injected(monkeypatch: pytest.MonkeyPatch):
-    """Every measurement of profile made known: the fake clock and a fixed bandwidth."""
+def pieces_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Blocks timed as pieces whatever --method says: the fake clock times each piece (a trace's times are read
+    from the trace, not from the clock)."""
     from resnet_inspect.bench import pieces as core
 
+    monkeypatch.setattr(core, "block_method", lambda target, xla, asked=None: "pieces")
+
+
+@pytest.fixture
+def injected(monkeypatch: pytest.MonkeyPatch):
+    """Every measurement of profile made known: the fake clock (timing pieces) and a fixed bandwidth."""
+    from resnet_inspect.bench import pieces as core
+
+    pieces_only(monkeypatch)
     monkeypatch.setattr(core, "CLOCK", FakeClock(BLOCKS + 1))
     monkeypatch.setattr(hardware, "host_bandwidth", lambda cores: hardware.Bandwidth(BANDWIDTH, "injected"))
 
@@ -145,6 +156,7 @@ def test_exports_and_chart_are_byte_identical_given_the_same_measurements(
     from resnet_inspect.bench import pieces as core
 
     monkeypatch.setattr(hardware, "host_bandwidth", lambda cores: hardware.Bandwidth(BANDWIDTH, "injected"))
+    pieces_only(monkeypatch)
     files = []
     for attempt in ("a", "b"):
         monkeypatch.setattr(core, "CLOCK", FakeClock(BLOCKS + 1))
@@ -168,6 +180,7 @@ def test_exports_and_chart_are_byte_identical_given_the_same_measurements(
         (["--csv", "same.png", "--png", "same.png"], "Error: --csv and --png name the same file 'same.png'; give "
                                                       "different files\n"),
         (["-n", "0"], "Error: --iterations must be a positive integer, got 0\n"),
+        (["--method", "sampling"], "Error: --method 'sampling': give trace or pieces\n"),
         (["--model", "keras:MobileNetV2", "--depth", "18"],
          "Error: --depth/-d cannot be combined with --model: the model defines its own network\n"),
     ],
@@ -188,15 +201,99 @@ def test_a_model_without_blocks_is_refused_in_one_line(monkeypatch: pytest.Monke
                                   "block scheme); profile times blocks\n")
 
 
-def test_a_real_run_agrees_with_itself(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """Real times (no fake clock): the table holds together and the chain of pieces computes the model's output."""
+@pytest.mark.parametrize("method", ["trace", "pieces"])
+def test_a_real_run_agrees_with_itself(method: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Real times (no fake clock): the table holds together, the method is the one asked for and said, and the
+    blocks account for the pass: a trace's blocks are the time their ops ran inside the pass (a little over the
+    whole pass at most, which is timed untraced), pieces are the pass run block by block."""
     monkeypatch.setattr(hardware, "host_bandwidth", lambda cores: hardware.Bandwidth(BANDWIDTH, "injected"))
-    result = run(*SMALL, "--warmup", "1", "-n", "3", "--json", str(tmp_path / "r.json"))
+    result = run(*SMALL, "--warmup", "1", "-n", "3", "--device", "cpu", "--method", method,
+                 "--json", str(tmp_path / "r.json"))
     assert result.exit_code == 0, result.output
-    rows = json.loads((tmp_path / "r.json").read_text())["rows"]
+    document = json.loads((tmp_path / "r.json").read_text())
+    rows = document["rows"]
     assert all(r["p50_ms"] > 0 for r in rows if r["type"] != "overhead")
     whole = rows[-1]
     assert sum(r["p50_ms"] for r in rows[:-1]) == pytest.approx(whole["p50_ms"], abs=1e-6)
+    assert document["runs"][0]["method"] == method
+    assert dict(document["environment"])["block timing"].startswith(f"{method}: ")
+    blocks = sum(r["p50_ms"] for r in rows[:BLOCKS])
+    assert 0.3 * whole["p50_ms"] < blocks < 3 * whole["p50_ms"]
+
+
+def test_method_trace_is_refused_where_ops_do_not_map_to_layers() -> None:
+    from resnet_inspect.bench.pieces import block_method
+    from resnet_inspect.bench.run import Target
+
+    cpu = Target("CPU", ("/device:CPU:0",), ("CPU",), hardware.read_cpu())
+    gpu = Target("GPU", ("/device:GPU:0",), ("GPU 0",), hardware.read_cpu())
+    assert block_method(cpu, xla=False) == "trace"
+    assert block_method(cpu, xla=True) == "pieces" and block_method(gpu, xla=False) == "pieces"
+    assert block_method(cpu, xla=False, asked="pieces") == "pieces"
+    with pytest.raises(UsageError, match="--method trace reads the ops of a CPU pass without XLA; on CPU:0 with --xla"):
+        block_method(cpu, xla=True, asked="trace")
+    result = run(*SMALL, "--xla", "--method", "trace", "--device", "cpu")
+    assert result.exit_code == 2
+    assert result.output.endswith("Error: --method trace reads the ops of a CPU pass without XLA; on CPU:0 with --xla "
+                                  "give --method pieces (or leave --method out)\n")
+
+
+def test_attribution_by_hand() -> None:
+    """Op events clipped to the pass, each instant shared among the ops running then, unowned ops nobody's."""
+    from resnet_inspect.bench.breakdown import OpEvent, attribute
+
+    us = 1_000_000  # picoseconds
+    owners = {"m/a_1/conv": 0, "m/a_1/relu": 0, "m/b_1/conv": 1, "m/b_1/add": 1}
+    events = [
+        OpEvent(0 * us, 10 * us, "m/a_1/conv"),  # a alone for 10 us
+        OpEvent(10 * us, 20 * us, "m/a_1/relu"),  # a and b together for 5 us (15-20)
+        OpEvent(15 * us, 30 * us, "m/b_1/conv"),
+        OpEvent(25 * us, 30 * us, "m/b_1/add"),  # two of b's ops at once: still 25-30 is b's alone
+        OpEvent(30 * us, 40 * us, "m/Identity"),  # in no block
+        OpEvent(35 * us, 50 * us, "m/b_1/add"),  # cut at the window's end (45 us)
+        OpEvent(-5 * us, 2 * us, "m/b_1/conv"),  # cut at its start (0): b and a share 0-2
+    ]
+    seconds = attribute(events, (0, 45 * us), lambda name: owners.get(name), 2)
+    # a: 0-2 half (1) + 2-10 (8) + 10-15 (5) + 15-20 half (2.5) = 16.5 us
+    # b: 0-2 half (1) + 15-20 half (2.5) + 20-30 (10) + 35-45 (10) = 23.5 us
+    assert seconds == pytest.approx([16.5e-6, 23.5e-6])
+    assert sum(seconds) <= 45e-6
+    assert attribute([], (0, us), lambda name: 0, 3) == [0.0, 0.0, 0.0]
+
+
+def test_a_real_trace_puts_every_layers_ops_in_its_block(build) -> None:
+    """On a real trace of the compiled pass: each block's noted scopes are its own layers', every op of the pass
+    that computes (a convolution, a matmul, a BN's multiply) lies in some block, the blocks share out no more
+    than the pass, and the layers' calls are their own again after."""
+    import re
+
+    from resnet_inspect.analysis.segments import segments
+    from resnet_inspect.bench import trace
+    from resnet_inspect.bench.breakdown import attribute
+
+    _, model, report = build(18, input_size=32)
+    found = segments(report)
+    nodes = trace.nodes_by_record(model, report.layers)
+    with trace.noted_scopes([node.operation for node in nodes.values()]) as noted:
+        whole = trace.single_step(model, 1, "/device:CPU:0", xla=False)
+    assert all("call" not in vars(node.operation) for node in nodes.values())
+    owners = trace.scope_owners(found, nodes, noted)
+    assert len(owners) == len(report.layers) - 1  # every layer but the input opened one scope
+    for scope, index in owners.items():
+        layer = scope.rsplit("/", 1)[-1]
+        assert any(re.fullmatch(re.escape(name) + r"(_\d+)?", layer) for name in found[index].layers), scope
+    whole()
+    window, events = trace.trace_pass(whole)
+    owner = trace.owner_of(owners)
+    inside = [e for e in events if e.start_ps < window[1] and e.end_ps > window[0]]
+    computing = [e for e in inside if re.search(r"Conv|MatMul|Mul|AddV2|Relu|Pool|Mean", e.kind)]
+    assert computing and all(owner(e.name) is not None for e in computing), [
+        e.name for e in computing if owner(e.name) is None]
+    seconds = attribute(events, window, owner, len(found))
+    assert all(s > 0 for s in seconds) and sum(seconds) <= (window[1] - window[0]) / 1e12
+    _, traced, done = trace.block_steps(model, found, report.layers, 1, "/device:CPU:0")
+    traced()
+    assert len(done) == 1 and len(done[0]) == len(found) and all(s > 0 for s in done[0])
 
 
 def test_pieces_compute_the_models_output(build) -> None:

@@ -1,7 +1,9 @@
 """Where the time of a forward pass goes: the rows of ``profile``, from measured times. No TensorFlow (numpy).
 
 A run (:class:`ProfileRun`) holds, round by round, the time of the whole compiled forward pass and of each
-block's segment of it (:mod:`resnet_inspect.bench.pieces`). Each row is one block or stage:
+block's share of it: on a CPU without ``--xla`` the time its ops ran in a profiler trace of the whole pass
+(:mod:`resnet_inspect.bench.trace`, :func:`attribute`), else the time of its compiled piece of the pass
+(:mod:`resnet_inspect.bench.pieces`). Each row is one block or stage:
 
 * ``p50_ms``, ``p90_ms``, ``mean_ms``: over the timed rounds (a stage's time in a round is the sum of its
   blocks' times in that round), statistics as :func:`resnet_inspect.bench.stats.summarize`;
@@ -13,20 +15,23 @@ block's segment of it (:mod:`resnet_inspect.bench.pieces`). Each row is one bloc
   batch / bytes_moved; ``bound`` = ``memory`` below the roofline's ridge point (peak / bandwidth), else
   ``compute``.
 
-Two more rows close the table: ``overhead`` = the whole pass's median - the sum of the units' medians (what
-running the pass in one piece saves or costs against running it block by block: dispatch, fusion across
-blocks; negative when the pieces take longer), and ``forward pass``, the whole pass itself. The units and
-the overhead add up to the whole pass exactly.
+Two more rows close the table: ``overhead`` = the whole pass's median - the sum of the units' medians, and
+``forward pass``, the whole pass itself. With a trace, the overhead is the part of the pass in which no
+block's op ran (the executor between ops, the call, the copy of the logits to the host, ops outside every
+layer's scope); with pieces, what running the pass in one piece saves or costs against running it block by
+block (dispatch, fusion across blocks; negative when the pieces take longer). The units and the overhead add
+up to the whole pass exactly.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from resnet_inspect.analysis.segments import Segment
 from resnet_inspect.bench.hardware import Roofline
-from resnet_inspect.bench.plan import Precision
+from resnet_inspect.bench.plan import PIECES, Precision
 from resnet_inspect.bench.stats import round_ms, round_rate, summarize
 
 OVERHEAD, WHOLE = "overhead", "forward pass"
@@ -46,6 +51,50 @@ class ProfileRun:
     block_s: tuple[tuple[float, ...], ...]  # one tuple per block (segment), in graph order
     warmup: int
     complete: bool = True
+    method: str = PIECES
+
+
+class OpEvent(NamedTuple):
+    """One op's run in a profiler trace: start and end in picoseconds, the op's name (a path of scopes), its type."""
+
+    start_ps: int
+    end_ps: int
+    name: str
+    kind: str = ""
+
+
+def attribute(
+    events: Iterable[OpEvent], window: tuple[int, int], owner: Callable[[str], int | None], count: int
+) -> list[float]:
+    """Seconds of ``window`` (picoseconds) spent in each of ``count`` blocks: the op events clipped to the window,
+    each given to the block ``owner`` names (None: to none); where ops run at once (several threads), each
+    instant is shared among them equally. The blocks' seconds add up to the time some block's op ran, never
+    more than the window."""
+    low, high = window
+    marks: list[tuple[int, int, int]] = []  # (time, +1 start / -1 end, block)
+    for event in events:
+        block = owner(event.name)
+        start, end = max(event.start_ps, low), min(event.end_ps, high)
+        if block is None or end <= start:
+            continue
+        if not 0 <= block < count:
+            raise ValueError(f"owner gave block {block} of {count}")
+        marks += [(start, 1, block), (end, -1, block)]
+    marks.sort()  # at one instant the ends (-1) come before the starts
+    seconds = [0.0] * count
+    running: dict[int, int] = {}  # block -> ops of it running now
+    total, last = 0, low
+    for time, change, block in marks:
+        if total and time > last:
+            share = (time - last) / 1e12 / total
+            for active, ops in running.items():
+                seconds[active] += share * ops
+        last = time
+        total += change
+        running[block] = running.get(block, 0) + change
+        if not running[block]:
+            del running[block]
+    return seconds
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,8 @@
-"""Per-block latency of the forward pass, measured (imports TensorFlow).
+"""Per-block latency of the forward pass, measured (imports TensorFlow): :func:`run_profile` times it by a
+profiler trace of the whole pass (:mod:`resnet_inspect.bench.trace`) on a CPU without ``--xla``, else (or with
+``--method pieces``) in compiled pieces, as follows.
 
-Method: the forward pass is cut where blocks meet (:mod:`resnet_inspect.analysis.segments`) and each block
+Method (pieces): the forward pass is cut where blocks meet (:mod:`resnet_inspect.analysis.segments`) and each block
 becomes a Keras model of the network's own layers (``keras.Model`` from the tensors entering the block to
 those leaving it: the same layers, the same weights), compiled as ``bench`` compiles the whole pass (one
 ``tf.function``, ``jit_compile`` with ``--xla``), on the same device and policy. A round runs the whole
@@ -10,11 +12,12 @@ ends with a device synchronisation); every second round runs the whole pass afte
 neither always follows the other. Rounds interleave the whole pass and its pieces, so both meet the same
 machine; the medians and 90th percentiles are over the timed rounds (:mod:`resnet_inspect.bench.breakdown`).
 
-Why pieces and not a profiler trace: TensorFlow's trace names the ops of a graph run op by op, but with
-``--xla`` (fused clusters) or on a GPU (asynchronous kernels, several streams) its events no longer map to
-layers, and the trace itself costs time in every op. Pieces work alike for every precision, ``--xla``, the
-CPU and the GPU; what they cannot show (fusion across a block boundary, the dispatch of one call instead of
-many) is the difference from the whole pass, shown as the ``overhead`` row.
+Why pieces at all: TensorFlow's trace names the ops of a graph run op by op, but with ``--xla`` (fused
+clusters) or on a GPU (asynchronous kernels, several streams) its events no longer map to layers. Pieces work
+alike for every precision, ``--xla``, the CPU and the GPU; what they cannot show (fusion across a block
+boundary, work of one block overlapping the next's, the dispatch of one call instead of many) is the
+difference from the whole pass, shown as the ``overhead`` row: on this project's CPUs at batch 1, some 20 to
+30 % of the pass more than the pass itself, which is why a CPU's blocks are read from a trace instead.
 """
 
 from __future__ import annotations
@@ -23,15 +26,13 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any
 
 from resnet_inspect._tf import keras, tf, tf_logs_wanted
 from resnet_inspect.analysis.records import LayerRecord
 from resnet_inspect.analysis.segments import Segment
-from resnet_inspect.analysis.walk import named_nodes
-from resnet_inspect.bench import hardware
+from resnet_inspect.bench import hardware, trace
 from resnet_inspect.bench.breakdown import ProfileRun
-from resnet_inspect.bench.plan import BenchPlan, Precision
+from resnet_inspect.bench.plan import PIECES, TRACE, BenchPlan, Precision
 from resnet_inspect.bench.run import (
     Builder,
     RunHook,
@@ -43,7 +44,8 @@ from resnet_inspect.bench.run import (
     single_step,
 )
 from resnet_inspect.bench.stats import Clock, StepHook, StepsInterrupted, time_interleaved
-from resnet_inspect.errors import InspectError, UsageError
+from resnet_inspect.bench.trace import nodes_by_record
+from resnet_inspect.errors import UsageError
 
 # The clock of the timed rounds (tests put a fake one here to make every figure known in advance).
 CLOCK: Clock = time.perf_counter
@@ -81,20 +83,6 @@ def _piece_call(piece: keras.Model) -> Callable[..., object]:
     return piece_call
 
 
-def _nodes_by_record(model: keras.Model, layers: Sequence[LayerRecord]) -> dict[str, Any]:
-    """The node of ``model`` behind each record of the walked model, matched by position: the timed model is
-    built again under its policy, where Keras may number unnamed layers afresh (``max_pooling2d_1``), so the
-    walk's order, not the names, ties the two; the layer types must agree call by call."""
-    try:
-        found = named_nodes(model)
-    except TypeError as exc:
-        raise UsageError(f"profile cuts a model's own graph at its blocks: {exc}") from None
-    kinds = [kind for _, kind, _ in found]
-    if kinds != [record.layer_type for record in layers]:
-        raise InspectError(f"{model.name} built again for timing differs from the walked model; cannot time it")
-    return {record.name: node for record, (_, _, node) in zip(layers, found, strict=True)}
-
-
 def block_steps(
     model: keras.Model,
     found: Sequence[Segment],
@@ -109,7 +97,7 @@ def block_steps(
     the model's input, random as ``bench``'s), traced and run once in order before they are returned. A step
     returns the tensors its piece wrote. ``layers``: the walked model's records (the segments' names).
     ``inputs``: the model's input instead of a random one."""
-    nodes = _nodes_by_record(model, layers)
+    nodes = nodes_by_record(model, layers)
     shape, dtype = input_spec(model, batch)
     with tf.device(device):
         first = tf.random.uniform(shape, dtype=dtype, seed=0) if inputs is None else inputs
@@ -156,6 +144,18 @@ def block_steps(
     return steps
 
 
+def block_method(target: Target, xla: bool, asked: str | None = None) -> str:
+    """How profile times the blocks: ``asked`` (``--method``), else a trace where its ops map to layers (a CPU
+    without XLA), else pieces. A trace where they do not is a usage error."""
+    traceable = target.kind == "CPU" and not xla
+    if asked == TRACE and not traceable:
+        raise UsageError(f"--method trace reads the ops of a CPU pass without XLA; on {target.label}"
+                         f"{' with --xla' if xla else ''} give --method pieces (or leave --method out)")
+    if asked is not None:
+        return asked
+    return TRACE if traceable else PIECES
+
+
 def run_profile(
     plan: BenchPlan,
     build: Builder,
@@ -164,10 +164,11 @@ def run_profile(
     layers: Sequence[LayerRecord],
     on_run: RunHook | None = None,
     on_step: StepHook | None = None,
+    method: str = PIECES,
 ) -> list[ProfileRun]:
-    """Time the whole pass and its blocks for every (precision, batch size) of ``plan`` (see the module
-    docstring); ``layers`` are the walked model's records. Ctrl-C raises SweepInterrupted with the complete
-    runs; an out-of-memory error an InspectError."""
+    """Time the whole pass and its blocks for every (precision, batch size) of ``plan`` by ``method``
+    (:func:`block_method`); ``layers`` are the walked model's records. Ctrl-C raises SweepInterrupted with the
+    complete runs; an out-of-memory error an InspectError."""
     if plan.all_devices:
         raise UsageError("profile times the pass on one device; --devices all (data-parallel) is for bench")
     results: list[ProfileRun] = []
@@ -178,22 +179,33 @@ def run_profile(
             if on_run is not None:
                 on_run(len(results), precision, batch)
             try:
-                whole = single_step(model, batch, device, plan.xla)
-                whole()  # run once untimed, as every piece is by block_steps: no cold start against warm pieces
-                pieces = block_steps(model, found, layers, batch, device, plan.xla, target.kind == "GPU")
-                times = time_interleaved([whole, *pieces], plan.warmup, plan.iterations, plan.min_time, CLOCK,
-                                         on_step, alternate="first-last")
+                if method == TRACE:
+                    # Rounds of the whole pass untraced and traced (in turn first), the blocks read from the
+                    # traced runs of the timed rounds (the warm-up's come first).
+                    whole, traced, attributed = trace.block_steps(model, found, layers, batch, device)
+                    whole()  # run once untimed: no cold start in the first round
+                    times = time_interleaved([whole, traced], plan.warmup, plan.iterations, plan.min_time, CLOCK,
+                                             on_step, alternate="reverse")
+                    rounds = attributed[plan.warmup:plan.warmup + len(times[0])]
+                    times = [times[0], *(list(block) for block in zip(*rounds, strict=True))]
+                else:
+                    whole = single_step(model, batch, device, plan.xla)
+                    whole()  # run once untimed, as every piece is by block_steps: no cold start against warm pieces
+                    pieces = block_steps(model, found, layers, batch, device, plan.xla, target.kind == "GPU")
+                    times = time_interleaved([whole, *pieces], plan.warmup, plan.iterations, plan.min_time, CLOCK,
+                                             on_step, alternate="first-last")
             except (StepsInterrupted, KeyboardInterrupt):
                 raise SweepInterrupted(results) from None
             except tf.errors.ResourceExhaustedError as exc:
                 raise out_of_memory(exc, target, batch, precision) from None
-            results.append(_run(batch, target, precision, plan, times))
+            results.append(_run(batch, target, precision, plan, times, method))
     return results
 
 
-def _run(batch: int, target: Target, precision: Precision, plan: BenchPlan, times: list[list[float]]) -> ProfileRun:
+def _run(batch: int, target: Target, precision: Precision, plan: BenchPlan, times: list[list[float]],
+         method: str) -> ProfileRun:
     return ProfileRun(batch, target.label, precision, plan.xla, tuple(times[0]),
-                      tuple(tuple(t) for t in times[1:]), plan.warmup)
+                      tuple(tuple(t) for t in times[1:]), plan.warmup, method=method)
 
 
 def _triad(b: object, c: object) -> object:

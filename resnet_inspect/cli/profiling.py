@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional
 import typer
 
 from resnet_inspect.analysis.records import Level
-from resnet_inspect.bench.plan import BenchPlan
+from resnet_inspect.bench.plan import METHODS, BenchPlan
 from resnet_inspect.cli.app import command, fail
 from resnet_inspect.cli.bench import BenchOptions, check_precision, check_sweep_memory
 from resnet_inspect.cli.options import Chosen, ModelOptions, NetworkOptions, Outputs, check_png, warn
@@ -24,6 +24,12 @@ if TYPE_CHECKING:
 ProfileLevelOpt = Annotated[
     Level,
     typer.Option("--level", "-l", case_sensitive=False, help="Rows: block (default) or stage (its blocks summed)."),
+]
+MethodOpt = Annotated[
+    Optional[str],
+    typer.Option("--method", help="How blocks are timed: trace (ops of a profiler trace of the whole pass; a CPU "
+                                  "without --xla) or pieces (each block compiled alone). Default: trace where "
+                                  "it works, else pieces.", show_default=False),
 ]
 PngOpt = Annotated[
     Optional[Path], typer.Option("--png", help="Write the roofline chart (every row a point) as PNG.")
@@ -50,6 +56,11 @@ def check_level(level: Level) -> None:
                          "pass worth timing); give block or stage")
 
 
+def check_method(method: str | None) -> None:
+    if method is not None and method not in METHODS:
+        raise UsageError(f"--method {method!r}: give {' or '.join(METHODS)}")
+
+
 def check_profile(chosen: Chosen, plan: BenchPlan, source: ModelOptions) -> None:
     """Refuse, before TensorFlow loads, what profile cannot do."""
     if plan.all_devices:
@@ -67,8 +78,10 @@ def profile(
     outputs: Outputs,
     level: ProfileLevelOpt = Level.BLOCK,
     png: PngOpt = None,
+    method: MethodOpt = None,
 ) -> None:
     check_level(level)
+    check_method(method)
     chosen = source.choose(network)
     plan = timing.plan()
     check_profile(chosen, plan, source)
@@ -83,7 +96,7 @@ def profile(
     from resnet_inspect.output.export import write_csv, write_json
     from resnet_inspect.output.payloads import profile_payload, roofline_dict, versions
 
-    found = measure_profile(chosen, plan, level, outputs.wide)
+    found = measure_profile(chosen, plan, level, outputs.wide, method=method)
     rows = [row for run_rows in found.rows for row in run_rows]
     if outputs.csv is not None:
         from resnet_inspect.bench.breakdown import PROFILE_COLUMNS
@@ -98,9 +111,11 @@ def profile(
         save_png(roofline_figure(found.model_name, found.rows, found.roofline), png)
 
 
-def measure_profile(chosen: Chosen, plan: BenchPlan, level: Level, wide: bool = False, show: bool = True) -> Profiled:
+def measure_profile(chosen: Chosen, plan: BenchPlan, level: Level, wide: bool = False, show: bool = True,
+                    method: str | None = None) -> Profiled:
     """Build, walk and time the profile of ``plan`` (imports TensorFlow), show it on the console when ``show``;
-    Ctrl-C prints the complete runs and ends the command (exit 130, nothing written)."""
+    blocks timed by ``method`` (None: the best that works there). Ctrl-C prints the complete runs and ends the
+    command (exit 130, nothing written)."""
     from resnet_inspect.analysis.budget import Dtype
     from resnet_inspect.analysis.inspection import inspect_model
     from resnet_inspect.analysis.segments import segments
@@ -110,11 +125,12 @@ def measure_profile(chosen: Chosen, plan: BenchPlan, level: Level, wide: bool = 
     from resnet_inspect.bench.breakdown import profile_rows
     from resnet_inspect.output.bench_tables import bench_progress
     from resnet_inspect.output.payloads import versions
-    from resnet_inspect.output.profile_tables import print_profile, roofline_pairs
+    from resnet_inspect.output.profile_tables import method_pair, print_profile, roofline_pairs
     from resnet_inspect.output.render import make_console
 
     bench_run.configure_threads(plan.threads)  # before TensorFlow runs anything
     target = bench_run.resolve_target(plan.device, plan.all_devices)
+    timing = core.block_method(target, plan.xla, method)
     free = bench_run.free_memory(target)
     walked, config, heading = chosen.open(warn)
     report = inspect_model(walked, config)
@@ -125,7 +141,7 @@ def measure_profile(chosen: Chosen, plan: BenchPlan, level: Level, wide: bool = 
     bandwidth = core.bandwidth(target, cores)
     peaks = {p: bench_run.peak(target, p, plan.threads) for p in plan.precisions}
     roofs = {p: hardware.Roofline(peak.flops if peak else None, bandwidth.bytes_per_s) for p, peak in peaks.items()}
-    environment = bench_run.environment(target, plan, free, memory) + tuple(
+    environment = bench_run.environment(target, plan, free, memory) + (method_pair(timing),) + tuple(
         roofline_pairs(roofs[plan.precisions[0]], bandwidth))
     shown = tuple((f"{name} version", value) for name, value in versions().items()) + environment
     console = make_console(wide=wide)
@@ -139,7 +155,7 @@ def measure_profile(chosen: Chosen, plan: BenchPlan, level: Level, wide: bool = 
     try:
         with bench_progress(make_console(stderr=True), len(plan.runs()), steps, plan.warmup) as progress:
             runs = core.run_profile(plan, lambda: chosen.open()[0], target, blocks, report.layers,
-                                    progress.on_run, progress.on_step)
+                                    progress.on_run, progress.on_step, timing)
     except bench_run.SweepInterrupted as stop:
         if show:
             print_profile(console, heading, shown, [rows_of(run) for run in stop.results], level.value)

@@ -295,6 +295,7 @@ def profile_payload(
                 "batch_size": run.batch_size,
                 "precision": run.precision.value,
                 "warmup": run.warmup,
+                "method": run.method,
                 "rounds": len(run.whole_s),
                 "whole_ms": [round(t * 1e3, 4) for t in run.whole_s],
                 "blocks_ms": [[round(t * 1e3, 4) for t in times] for times in run.block_s],

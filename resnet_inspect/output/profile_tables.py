@@ -42,6 +42,20 @@ BANDWIDTH_LINE, RIDGE_LINE = "memory bandwidth", "ridge point"
 MEASURED_LINES = frozenset({BANDWIDTH_LINE, RIDGE_LINE})
 
 
+METHOD_LINE = "block timing"
+METHOD_TEXT = {
+    "trace": "TensorFlow's profiler trace of the whole compiled pass: each op's time goes to the block whose "
+             "layer's name scope holds it (overhead: no block's op running)",
+    "pieces": "each block compiled as its piece of the pass, fed what the blocks before it wrote (overhead: the "
+              "whole pass minus the pieces)",
+}
+
+
+def method_pair(method: str) -> tuple[str, str]:
+    """The environment line that says how the blocks were timed (``profile --method``)."""
+    return METHOD_LINE, f"{method}: {METHOD_TEXT[method]}"
+
+
 def roofline_pairs(roofline: Roofline, bandwidth: Bandwidth | None) -> list[tuple[str, str]]:
     """The environment lines of the memory roof and the ridge point."""
     pairs = [(BANDWIDTH_LINE, bandwidth.derivation if bandwidth is not None else "unknown")]
