@@ -216,6 +216,8 @@ def test_a_real_run_agrees_with_itself(method: str, monkeypatch: pytest.MonkeyPa
     whole = rows[-1]
     assert sum(r["p50_ms"] for r in rows[:-1]) == pytest.approx(whole["p50_ms"], abs=1e-6)
     assert document["runs"][0]["method"] == method
+    assert len(document["runs"][0]["traced_ms"]) == (3 if method == "trace" else 0)
+    assert ("the traced passes took" in result.output) == (method == "trace")
     assert dict(document["environment"])["block timing"].startswith(f"{method}: ")
     blocks = sum(r["p50_ms"] for r in rows[:BLOCKS])
     assert 0.3 * whole["p50_ms"] < blocks < 3 * whole["p50_ms"]
@@ -261,6 +263,20 @@ def test_attribution_by_hand() -> None:
     assert attribute([], (0, us), lambda name: 0, 3) == [0.0, 0.0, 0.0]
 
 
+def test_the_trace_note_by_hand() -> None:
+    from resnet_inspect.bench.breakdown import ProfileRun, trace_note
+    from resnet_inspect.bench.plan import Precision
+
+    run = ProfileRun(1, "CPU:0", Precision.FLOAT32, False, (0.010, 0.012, 0.011), ((0.005,) * 3,), 0,
+                     method="trace", traced_s=(0.0115, 0.0125, 0.0120))
+    assert trace_note(run) == ("batch 1, float32: the traced passes took 12.00 ms (median) against the untraced "
+                               "pass's 11.00 ms (+9.1 %); the block times are the traced passes'")
+    far = ProfileRun(1, "CPU:0", Precision.FLOAT32, False, (0.010,), ((0.005,),), 0, method="trace", traced_s=(0.0125,))
+    assert trace_note(far).endswith("(+25.0 %); the block times are the traced passes': more than 10 % apart, read "
+                                    "them as shares of the pass")
+    assert trace_note(ProfileRun(1, "CPU:0", Precision.FLOAT32, False, (0.01,), ((0.005,),), 0)) is None
+
+
 def test_a_real_trace_puts_every_layers_ops_in_its_block(build) -> None:
     """On a real trace of the compiled pass: each block's noted scopes are its own layers', every op of the pass
     that computes (a convolution, a matmul, a BN's multiply) lies in some block, the blocks share out no more
@@ -293,7 +309,9 @@ def test_a_real_trace_puts_every_layers_ops_in_its_block(build) -> None:
     assert all(s > 0 for s in seconds) and sum(seconds) <= (window[1] - window[0]) / 1e12
     _, traced, done = trace.block_steps(model, found, report.layers, 1, "/device:CPU:0")
     traced()
-    assert len(done) == 1 and len(done[0]) == len(found) and all(s > 0 for s in done[0])
+    assert len(done) == 1
+    pass_s, blocks = done[0]
+    assert len(blocks) == len(found) and all(s > 0 for s in blocks) and sum(blocks) <= pass_s
 
 
 def test_pieces_compute_the_models_output(build) -> None:

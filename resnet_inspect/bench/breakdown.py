@@ -52,6 +52,7 @@ class ProfileRun:
     warmup: int
     complete: bool = True
     method: str = PIECES
+    traced_s: tuple[float, ...] = ()  # a trace: each timed round's traced pass, as long as the trace shows it
 
 
 class OpEvent(NamedTuple):
@@ -207,4 +208,18 @@ def overhead_note(rows: Sequence[ProfileRow]) -> str:
             f"whole pass's {whole.p50_ms:,.2f} ms (medians); overhead {overhead.p50_ms:+,.2f} ms")
     if abs(overhead.share_pct) > OVERHEAD_TOLERANCE_PCT:
         text += f", more than {OVERHEAD_TOLERANCE_PCT:g} % of the pass: the per-unit times are not the pass's"
+    return text
+
+
+def trace_note(run: ProfileRun) -> str | None:
+    """One line for a traced run: how long the traced passes took against the untraced whole pass (what the
+    trace costs, which the blocks' times carry, within the machine's noise); None for pieces."""
+    if not run.traced_s:
+        return None
+    traced, whole = summarize(run.traced_s).p50_ms, summarize(run.whole_s).p50_ms
+    cost = 100.0 * (traced / whole - 1.0) if whole else float("nan")
+    text = (f"batch {run.batch_size}, {run.precision.value}: the traced passes took {traced:,.2f} ms (median) "
+            f"against the untraced pass's {whole:,.2f} ms ({cost:+.1f} %); the block times are the traced passes'")
+    if abs(cost) > OVERHEAD_TOLERANCE_PCT:
+        text += f": more than {OVERHEAD_TOLERANCE_PCT:g} % apart, read them as shares of the pass"
     return text

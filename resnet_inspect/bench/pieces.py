@@ -182,13 +182,16 @@ def run_profile(
                 if method == TRACE:
                     # Rounds of the whole pass untraced and traced (in turn first), the blocks read from the
                     # traced runs of the timed rounds (the warm-up's come first).
+                    traced_s = ()
                     whole, traced, attributed = trace.block_steps(model, found, layers, batch, device)
                     whole()  # run once untimed: no cold start in the first round
                     times = time_interleaved([whole, traced], plan.warmup, plan.iterations, plan.min_time, CLOCK,
                                              on_step, alternate="reverse")
                     rounds = attributed[plan.warmup:plan.warmup + len(times[0])]
-                    times = [times[0], *(list(block) for block in zip(*rounds, strict=True))]
+                    traced_s = tuple(seconds for seconds, _ in rounds)
+                    times = [times[0], *(list(block) for block in zip(*(b for _, b in rounds), strict=True))]
                 else:
+                    traced_s = ()
                     whole = single_step(model, batch, device, plan.xla)
                     whole()  # run once untimed, as every piece is by block_steps: no cold start against warm pieces
                     pieces = block_steps(model, found, layers, batch, device, plan.xla, target.kind == "GPU")
@@ -198,14 +201,14 @@ def run_profile(
                 raise SweepInterrupted(results) from None
             except tf.errors.ResourceExhaustedError as exc:
                 raise out_of_memory(exc, target, batch, precision) from None
-            results.append(_run(batch, target, precision, plan, times, method))
+            results.append(_run(batch, target, precision, plan, times, method, traced_s))
     return results
 
 
 def _run(batch: int, target: Target, precision: Precision, plan: BenchPlan, times: list[list[float]],
-         method: str) -> ProfileRun:
+         method: str, traced_s: tuple[float, ...]) -> ProfileRun:
     return ProfileRun(batch, target.label, precision, plan.xla, tuple(times[0]),
-                      tuple(tuple(t) for t in times[1:]), plan.warmup, method=method)
+                      tuple(tuple(t) for t in times[1:]), plan.warmup, method=method, traced_s=traced_s)
 
 
 def _triad(b: object, c: object) -> object:

@@ -152,19 +152,20 @@ def block_steps(
     layers: Sequence[LayerRecord],
     batch: int,
     device: str,
-) -> tuple[Callable[[], None], Callable[[], None], list[tuple[float, ...]]]:
+) -> tuple[Callable[[], None], Callable[[], None], list[tuple[float, tuple[float, ...]]]]:
     """(the whole pass as bench runs it, one traced run of that same pass, the attributions so far).
 
-    The traced step appends, per run, each segment's seconds (in ``found``'s order) to the list returned."""
+    The traced step appends, per run, (the traced pass's seconds, each segment's seconds in ``found``'s order)
+    to the list returned."""
     nodes = nodes_by_record(model, layers)
     with noted_scopes([node.operation for node in nodes.values()]) as noted:
         whole = single_step(model, batch, device, xla=False)  # traced here: the layers note their scopes
     owner = owner_of(scope_owners(found, nodes, noted))
-    done: list[tuple[float, ...]] = []
+    done: list[tuple[float, tuple[float, ...]]] = []
 
     def traced() -> None:
         window, events = trace_pass(whole)
-        done.append(tuple(attribute(events, window, owner, len(found))))
+        done.append(((window[1] - window[0]) / 1e12, tuple(attribute(events, window, owner, len(found)))))
 
     return whole, traced, done
 

@@ -122,7 +122,7 @@ def measure_profile(chosen: Chosen, plan: BenchPlan, level: Level, wide: bool = 
     from resnet_inspect.bench import hardware
     from resnet_inspect.bench import pieces as core
     from resnet_inspect.bench import run as bench_run
-    from resnet_inspect.bench.breakdown import profile_rows
+    from resnet_inspect.bench.breakdown import profile_rows, trace_note
     from resnet_inspect.output.bench_tables import bench_progress
     from resnet_inspect.output.payloads import versions
     from resnet_inspect.output.profile_tables import method_pair, print_profile, roofline_pairs
@@ -158,11 +158,12 @@ def measure_profile(chosen: Chosen, plan: BenchPlan, level: Level, wide: bool = 
                                     progress.on_run, progress.on_step, timing)
     except bench_run.SweepInterrupted as stop:
         if show:
-            print_profile(console, heading, shown, [rows_of(run) for run in stop.results], level.value)
+            print_profile(console, heading, shown, [rows_of(run) for run in stop.results], level.value,
+                          [trace_note(run) for run in stop.results])
         word, code = interruption()
         fail(f"{word}: {len(stop.results)} of {len(plan.runs())} runs complete; nothing was written", code)
     rows = tuple(rows_of(run) for run in runs)
     if show:
-        print_profile(console, heading, shown, rows, level.value)
+        print_profile(console, heading, shown, rows, level.value, [trace_note(run) for run in runs])
     return Profiled(report.model_name, heading, config, environment, tuple(runs), rows, roofs[plan.precisions[0]],
                     bandwidth)

@@ -87,7 +87,9 @@ def report(
 
         found = measure_profile(chosen, plan, Level.BLOCK, show=False)
         environment = tuple((key, value) for key, value in found.environment if key not in RUN_METADATA)
+        from resnet_inspect.bench.breakdown import trace_note
+
         bundle = dataclasses.replace(bundle, profile=Profile(found.rows[0], found.roofline, found.bandwidth,
-                                                             environment))
+                                                             environment, trace_note(found.runs[0])))
     written = write_bundle(bundle, out)
     typer.echo(f"wrote {len(written)} files into {out}: {', '.join(p.name for p in written)}")

@@ -39,6 +39,7 @@ class Profile:
     roofline: Roofline
     bandwidth: Bandwidth | None
     environment: tuple[tuple[str, str], ...]
+    note: str | None = None  # a traced run's cost of the trace (breakdown.trace_note)
 
 
 @dataclass(frozen=True)

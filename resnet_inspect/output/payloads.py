@@ -299,6 +299,7 @@ def profile_payload(
                 "rounds": len(run.whole_s),
                 "whole_ms": [round(t * 1e3, 4) for t in run.whole_s],
                 "blocks_ms": [[round(t * 1e3, 4) for t in times] for times in run.block_s],
+                "traced_ms": [round(t * 1e3, 4) for t in run.traced_s],
             }
             for run in runs
         ],

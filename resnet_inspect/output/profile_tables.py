@@ -92,14 +92,19 @@ def print_profile(
     environment: Sequence[tuple[str, str]],
     runs: Sequence[Sequence[ProfileRow]],
     level: str,
+    notes: Sequence[str | None] = (),
 ) -> None:
+    """The heading, the environment and each run's table with its notes (``notes``: one more line per run, or
+    None)."""
     console.print(Text(heading, style="bold"))
     console.print(Text(CONVENTION_LINE, style="dim"))
     console.print(Text(PROFILE_CONVENTION_LINE, style="dim"))
     console.print(environment_table(environment))
-    for rows in runs:
+    for k, rows in enumerate(runs):
         print_sheet(console, profile_sheet(rows, level))
         console.print(Text(overhead_note(rows)))
+        if k < len(notes) and notes[k] is not None:
+            console.print(Text(str(notes[k])))
         above = [r.name for r in rows if r.pct_of_peak is not None and r.pct_of_peak > 100]
         if above:
             console.print(Text(f"above the nominal peak: {', '.join(above)} (the peak takes the nominal clock; "

@@ -178,6 +178,7 @@ def _profile_section(found: Profile) -> list[str]:
         md_columns_table([_text_as_is(c) for c in PROFILE_VIEW], rows, "block"),
         "",
         md_text(overhead_note(found.rows)) + ".",
+        *([md_text(found.note) + "."] if found.note is not None else []),
         "",
         f"![Roofline: achieved GFLOP/s against FLOPs/byte, per block]({ROOFLINE_PNG})",
     ]
