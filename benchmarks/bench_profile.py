@@ -6,7 +6,8 @@
 Prints, from fresh processes of the CLI run one after another in this one run:
 
 1. for each depth and batch: the sum over blocks of the per-block medians / the whole pass's median, both from
-   the same `profile` run (goal: within 0.90 to 1.10; the rest is the table's overhead row);
+   the same `profile` run (goal: within 0.90 to 1.10; the rest is the table's overhead row), and with a trace
+   (the default on a CPU) the traced passes' median / the untraced pass's median (what tracing costs);
 2. wall time of ``resnet-inspect profile --depth 50`` / wall time of ``resnet-inspect bench --depth 50`` with the
    same batches, warm-up and iterations (goal: <= 3.0), the median over ``--rounds`` alternating pairs.
 """
@@ -48,7 +49,10 @@ def sums(document: dict) -> list[dict]:
         rows = [r for r in document["rows"] if r["batch_size"] == batch]
         blocks = sum(r["p50_ms"] for r in rows if r["type"] not in ("overhead", "whole"))
         whole = next(r["p50_ms"] for r in rows if r["type"] == "whole")
-        found.append({"batch": batch, "blocks_ms": blocks, "whole_ms": whole, "ratio": blocks / whole})
+        run = next(r for r in document["runs"] if r["batch_size"] == batch)
+        traced = statistics.median(run["traced_ms"]) if run.get("traced_ms") else None
+        found.append({"batch": batch, "blocks_ms": blocks, "whole_ms": whole, "ratio": blocks / whole,
+                      "method": run.get("method"), "traced_ms": traced})
     return found
 
 
@@ -83,8 +87,10 @@ def main() -> None:
                 result["sums"].setdefault("resnet50", []).extend(sums(json.loads(out.read_text())))
     for model, runs in result["sums"].items():
         for run in runs:
-            print(f"{model} batch {run['batch']}: blocks {run['blocks_ms']:,.2f} ms / whole pass "
-                  f"{run['whole_ms']:,.2f} ms = {run['ratio']:.3f} (goal 0.90-1.10)")
+            traced = (f"; traced passes {run['traced_ms']:,.2f} ms = {run['traced_ms'] / run['whole_ms']:.3f} of the "
+                      "untraced" if run["traced_ms"] is not None else "")
+            print(f"{model} batch {run['batch']} ({run['method']}): blocks {run['blocks_ms']:,.2f} ms / whole pass "
+                  f"{run['whole_ms']:,.2f} ms = {run['ratio']:.3f} (goal 0.90-1.10){traced}")
     if result["wall_s"]["bench"]:
         bench = statistics.median(result["wall_s"]["bench"])
         profile = statistics.median(result["wall_s"]["profile"])

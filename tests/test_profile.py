@@ -257,9 +257,16 @@ def test_attribution_by_hand() -> None:
     ]
     seconds = attribute(events, (0, 45 * us), lambda name: owners.get(name), 2)
     # a: 0-2 half (1) + 2-10 (8) + 10-15 (5) + 15-20 half (2.5) = 16.5 us
-    # b: 0-2 half (1) + 15-20 half (2.5) + 20-30 (10) + 35-45 (10) = 23.5 us
+    # b: 0-2 half (1) + 15-20 half (2.5) + 20-30 (10) + 35-45 (10) = 23.5 us; its ops at 30 and 35 have only
+    # an op of no block between them: no gap of its own
     assert seconds == pytest.approx([16.5e-6, 23.5e-6])
     assert sum(seconds) <= 45e-6
+    # Idle gaps: between two ops of one block (the executor starting the next), the block's; between two
+    # blocks, before the first op and after the last, nobody's.
+    gaps = [OpEvent(5 * us, 10 * us, "m/a_1/conv"), OpEvent(12 * us, 20 * us, "m/a_1/relu"),
+            OpEvent(23 * us, 30 * us, "m/b_1/conv"), OpEvent(31 * us, 33 * us, "m/b_1/add")]
+    # a: 5 + 2 (gap) + 8 = 15 us; b: 7 + 1 (gap) + 2 = 10 us; 0-5, 20-23 and 33-40 nobody's
+    assert attribute(gaps, (0, 40 * us), lambda name: owners.get(name), 2) == pytest.approx([15e-6, 10e-6])
     assert attribute([], (0, us), lambda name: 0, 3) == [0.0, 0.0, 0.0]
 
 
@@ -307,8 +314,14 @@ def test_a_real_trace_puts_every_layers_ops_in_its_block(build) -> None:
         e.name for e in computing if owner(e.name) is None]
     seconds = attribute(events, window, owner, len(found))
     assert all(s > 0 for s in seconds) and sum(seconds) <= (window[1] - window[0]) / 1e12
-    _, traced, done = trace.block_steps(model, found, report.layers, 1, "/device:CPU:0")
-    traced()
+    _, traced = trace.block_steps(model, found, report.layers, 1, "/device:CPU:0")
+    try:
+        traced.step()
+        traced.step()
+        done = traced.read(1, 1)
+    finally:
+        traced.close()
+    assert not traced.root.exists()
     assert len(done) == 1
     pass_s, blocks = done[0]
     assert len(blocks) == len(found) and all(s > 0 for s in blocks) and sum(blocks) <= pass_s

@@ -69,32 +69,40 @@ def attribute(
 ) -> list[float]:
     """Seconds of ``window`` (picoseconds) spent in each of ``count`` blocks: the op events clipped to the window,
     each given to the block ``owner`` names (None: to none); where ops run at once (several threads), each
-    instant is shared among them equally. The blocks' seconds add up to the time some block's op ran, never
-    more than the window."""
+    instant is shared among them equally; where no op runs between two ops of one block (the executor starting
+    the block's next op), the gap is that block's. What is left (before the first op, after the last, between
+    two blocks) is nobody's: the blocks' seconds never add up to more than the window."""
     low, high = window
-    marks: list[tuple[int, int, int]] = []  # (time, +1 start / -1 end, block)
+    marks: list[tuple[int, int, int]] = []  # (time, +1 start / -1 end, block; -1 for an op of no block)
     for event in events:
         block = owner(event.name)
         start, end = max(event.start_ps, low), min(event.end_ps, high)
-        if block is None or end <= start:
+        if end <= start:
             continue
-        if not 0 <= block < count:
+        if block is not None and not 0 <= block < count:
             raise ValueError(f"owner gave block {block} of {count}")
-        marks += [(start, 1, block), (end, -1, block)]
+        marks += [(start, 1, -1 if block is None else block), (end, -1, -1 if block is None else block)]
     marks.sort()  # at one instant the ends (-1) come before the starts
     seconds = [0.0] * count
     running: dict[int, int] = {}  # block -> ops of it running now
-    total, last = 0, low
+    total, last = 0, low  # total: ops of some block running now
+    ended = None  # the block whose op ended last, while no op at all has run since
     for time, change, block in marks:
         if total and time > last:
             share = (time - last) / 1e12 / total
             for active, ops in running.items():
                 seconds[active] += share * ops
+        elif not total and change > 0 and block == ended:
+            seconds[block] += (time - last) / 1e12  # the gap between two of its ops
         last = time
+        if block < 0:  # an op of no block: shares nothing, but a gap it falls in is nobody's
+            ended = None
+            continue
         total += change
         running[block] = running.get(block, 0) + change
         if not running[block]:
             del running[block]
+        ended = block if not total else None
     return seconds
 
 

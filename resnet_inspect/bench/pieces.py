@@ -181,13 +181,15 @@ def run_profile(
             try:
                 if method == TRACE:
                     # Rounds of the whole pass untraced and traced (in turn first), the blocks read from the
-                    # traced runs of the timed rounds (the warm-up's come first).
-                    traced_s = ()
-                    whole, traced, attributed = trace.block_steps(model, found, layers, batch, device)
-                    whole()  # run once untimed: no cold start in the first round
-                    times = time_interleaved([whole, traced], plan.warmup, plan.iterations, plan.min_time, CLOCK,
-                                             on_step, alternate="reverse")
-                    rounds = attributed[plan.warmup:plan.warmup + len(times[0])]
+                    # traced runs of the timed rounds (the warm-up's come first) once every round has run.
+                    whole, traced = trace.block_steps(model, found, layers, batch, device)
+                    try:
+                        whole()  # run once untimed: no cold start in the first round
+                        times = time_interleaved([whole, traced.step], plan.warmup, plan.iterations, plan.min_time,
+                                                 CLOCK, on_step, alternate="reverse")
+                        rounds = traced.read(plan.warmup, len(times[0]))
+                    finally:
+                        traced.close()
                     traced_s = tuple(seconds for seconds, _ in rounds)
                     times = [times[0], *(list(block) for block in zip(*(b for _, b in rounds), strict=True))]
                 else:

@@ -146,42 +146,65 @@ def _read_space(folder: Path) -> Any:
     return space
 
 
+class TracedRuns:
+    """Traced runs of a whole pass, attributed to ``count`` blocks by ``owner``. Each run's trace stays in its
+    folder until :meth:`read`: nothing is parsed between the timed runs (parsing churns memory and the Python
+    heap that the next untraced pass would meet). :meth:`close` removes the folders."""
+
+    def __init__(self, whole: Callable[[], None], owner: Callable[[str], int | None], count: int) -> None:
+        self.whole, self.owner, self.count = whole, owner, count
+        self.root = Path(tempfile.mkdtemp(prefix="resnet-inspect-trace-"))
+        self.folders: list[Path] = []
+
+    def step(self) -> None:
+        """One traced run of the whole pass."""
+        folder = self.root / str(len(self.folders))
+        trace_into(folder, self.whole)
+        self.folders.append(folder)
+
+    def read(self, first: int, runs: int) -> list[tuple[float, tuple[float, ...]]]:
+        """(the traced pass's seconds, each block's seconds) of runs ``first`` .. ``first + runs - 1``."""
+        found = []
+        for folder in self.folders[first:first + runs]:
+            window, events = _events(_read_space(folder))
+            found.append(((window[1] - window[0]) / 1e12, tuple(attribute(events, window, self.owner, self.count))))
+        return found
+
+    def close(self) -> None:
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
 def block_steps(
     model: keras.Model,
     found: Sequence[Segment],
     layers: Sequence[LayerRecord],
     batch: int,
     device: str,
-) -> tuple[Callable[[], None], Callable[[], None], list[tuple[float, tuple[float, ...]]]]:
-    """(the whole pass as bench runs it, one traced run of that same pass, the attributions so far).
-
-    The traced step appends, per run, (the traced pass's seconds, each segment's seconds in ``found``'s order)
-    to the list returned."""
+) -> tuple[Callable[[], None], TracedRuns]:
+    """(the whole pass as bench runs it, traced runs of that same pass attributed to the segments ``found``)."""
     nodes = nodes_by_record(model, layers)
     with noted_scopes([node.operation for node in nodes.values()]) as noted:
         whole = single_step(model, batch, device, xla=False)  # traced here: the layers note their scopes
-    owner = owner_of(scope_owners(found, nodes, noted))
-    done: list[tuple[float, tuple[float, ...]]] = []
+    return whole, TracedRuns(whole, owner_of(scope_owners(found, nodes, noted)), len(found))
 
-    def traced() -> None:
-        window, events = trace_pass(whole)
-        done.append(((window[1] - window[0]) / 1e12, tuple(attribute(events, window, owner, len(found)))))
 
-    return whole, traced, done
+def trace_into(folder: Path, step: Callable[[], None]) -> None:
+    """Run ``step`` once under TensorFlow's profiler, its trace written into ``folder``."""
+    options = tf.profiler.experimental.ProfilerOptions(host_tracer_level=2, python_tracer_level=0,
+                                                       device_tracer_level=0)
+    tf.profiler.experimental.start(str(folder), options=options)
+    try:
+        with tf.profiler.experimental.Trace(PASS_EVENT):
+            step()
+    finally:
+        tf.profiler.experimental.stop()
 
 
 def trace_pass(step: Callable[[], None]) -> tuple[tuple[int, int], list[OpEvent]]:
     """Run ``step`` once under TensorFlow's profiler: (the window of the run, the op events of the trace)."""
-    options = tf.profiler.experimental.ProfilerOptions(host_tracer_level=2, python_tracer_level=0,
-                                                       device_tracer_level=0)
     folder = Path(tempfile.mkdtemp(prefix="resnet-inspect-trace-"))
     try:
-        tf.profiler.experimental.start(str(folder), options=options)
-        try:
-            with tf.profiler.experimental.Trace(PASS_EVENT):
-                step()
-        finally:
-            tf.profiler.experimental.stop()
+        trace_into(folder, step)
         return _events(_read_space(folder))
     finally:
         shutil.rmtree(folder, ignore_errors=True)

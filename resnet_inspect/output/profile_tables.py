@@ -17,12 +17,14 @@ from resnet_inspect.output.fit import Sheet, print_sheet
 
 # What a profile row means, beside the FLOP convention, in ``profile --json``; in one line over the tables.
 PROFILE_CONVENTION = {
-    "method": "the whole forward pass compiled as bench compiles it, and the same pass cut at block boundaries, "
-    "each block a compiled piece fed by the pieces before it; one round runs the whole pass, then every piece; "
-    "statistics over the timed rounds",
+    "method": "the whole forward pass compiled as bench compiles it, timed untraced; each block timed either from "
+    "a profiler trace of that same pass (its ops' time, instants shared among ops running at once) or as a "
+    "compiled piece of the pass fed by the pieces before it (environment: block timing); rounds interleave the "
+    "two; statistics over the timed rounds",
     "p50_ms": "median time of the unit per round (a stage: the sum of its blocks' times in the round)",
     "share_pct": "100 x the unit's median / the whole pass's median",
-    "overhead": "the whole pass's median - the sum of the units' medians (negative: the pieces take longer)",
+    "overhead": "the whole pass's median - the sum of the units' medians (a trace: no block's op running; pieces: "
+    "negative when the pieces take longer)",
     "gflops_per_s": "flops (per image, the walk's) x batch_size / p50 / 1e9",
     "bytes_moved": "(weights + elements of the tensors the unit reads + of those it writes) x bytes per element "
     "of the compute dtype",
@@ -30,10 +32,9 @@ PROFILE_CONVENTION = {
     "bound": "memory when the intensity is below the ridge point (peak FLOP/s / memory bandwidth), else compute",
 }
 PROFILE_CONVENTION_LINE = (
-    "Each block timed as a compiled piece of the real pass, fed by the pieces before it, interleaved with the "
-    "whole pass; p50/p90 over rounds; share = p50 / the whole pass's p50; GFLOP/s = FLOPs x batch / p50; "
-    "FLOPs/byte = FLOPs x batch / (weights + tensors in + out, at the compute dtype); bound: FLOPs/byte "
-    "against the ridge point."
+    "Each block timed within the whole pass (block timing, below), interleaved with it; p50/p90 over rounds; "
+    "share = p50 / the whole pass's p50; GFLOP/s = FLOPs x batch / p50; FLOPs/byte = FLOPs x batch / (weights "
+    "+ tensors in + out, at the compute dtype); bound: FLOPs/byte against the ridge point."
 )
 
 
