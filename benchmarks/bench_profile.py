@@ -1,7 +1,7 @@
 """Does `resnet-inspect profile` account for the whole forward pass, and what does it cost? Measured in one run.
 
     python benchmarks/bench_profile.py [--batch 1 --batch 32] [--iterations 20] [--warmup 3] [--rounds 1]
-                                       [--depth 18 --depth 50] [--out F.json]
+                                       [--depth 18 --depth 50] [--method trace|pieces] [--out F.json]
 
 Prints, from fresh processes of the CLI run one after another in this one run:
 
@@ -63,25 +63,27 @@ def main() -> None:
     parser.add_argument("--iterations", type=int, default=20)
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument("--method", choices=("trace", "pieces"), help="profile --method (default: profile's own)")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     batches = args.batch or [1, 32]
     depths = args.depth or [18, 50]
     settings = [f"-b{b}" for b in batches] + ["-n", str(args.iterations), "--warmup", str(args.warmup),
                                               "--device", "cpu"]
+    method = ["--method", args.method] if args.method else []
     result: dict = {"settings": settings, "sums": {}, "wall_s": {"bench": [], "profile": []}}
     with tempfile.TemporaryDirectory() as folder:
         for depth in depths:
             if depth == 50:
                 continue  # timed below, against bench
             out = Path(folder) / f"p{depth}.json"
-            call([*cli(), "profile", "--depth", str(depth), *settings, "--json", str(out)])
+            call([*cli(), "profile", "--depth", str(depth), *settings, *method, "--json", str(out)])
             result["sums"][f"resnet{depth}"] = sums(json.loads(out.read_text()))
         if 50 in depths:
             for k in range(args.rounds):
                 out = Path(folder) / f"p50_{k}.json"
                 pair = [("bench", [*cli(), "bench", "--depth", "50", *settings]),
-                        ("profile", [*cli(), "profile", "--depth", "50", *settings, "--json", str(out)])]
+                        ("profile", [*cli(), "profile", "--depth", "50", *settings, *method, "--json", str(out)])]
                 for name, command in pair if k % 2 == 0 else reversed(pair):
                     result["wall_s"][name].append(wall(command))
                 result["sums"].setdefault("resnet50", []).extend(sums(json.loads(out.read_text())))
