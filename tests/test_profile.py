@@ -291,7 +291,7 @@ def test_a_real_trace_puts_every_layers_ops_in_its_block(build) -> None:
     import re
 
     from resnet_inspect.analysis.segments import segments
-    from resnet_inspect.bench import trace
+    from resnet_inspect.bench import tracing as trace
     from resnet_inspect.bench.breakdown import attribute
 
     _, model, report = build(18, input_size=32)

@@ -2,7 +2,7 @@
 
 A run (:class:`ProfileRun`) holds, round by round, the time of the whole compiled forward pass and of each
 block's share of it: on a CPU without ``--xla`` the time its ops ran in a profiler trace of the whole pass
-(:mod:`resnet_inspect.bench.trace`, :func:`attribute`), else the time of its compiled piece of the pass
+(:mod:`resnet_inspect.bench.tracing`, :func:`attribute`), else the time of its compiled piece of the pass
 (:mod:`resnet_inspect.bench.pieces`). Each row is one block or stage:
 
 * ``p50_ms``, ``p90_ms``, ``mean_ms``: over the timed rounds (a stage's time in a round is the sum of its

@@ -1,5 +1,5 @@
 """Per-block latency of the forward pass, measured (imports TensorFlow): :func:`run_profile` times it by a
-profiler trace of the whole pass (:mod:`resnet_inspect.bench.trace`) on a CPU without ``--xla``, else (or with
+profiler trace of the whole pass (:mod:`resnet_inspect.bench.tracing`) on a CPU without ``--xla``, else (or with
 ``--method pieces``) in compiled pieces, as follows.
 
 Method (pieces): the forward pass is cut where blocks meet (:mod:`resnet_inspect.analysis.segments`) and each block
@@ -32,7 +32,7 @@ import numpy as np
 from resnet_inspect._tf import keras, tf, tf_logs_wanted
 from resnet_inspect.analysis.records import LayerRecord
 from resnet_inspect.analysis.segments import Segment
-from resnet_inspect.bench import hardware, trace
+from resnet_inspect.bench import hardware, tracing
 from resnet_inspect.bench.breakdown import ProfileRun
 from resnet_inspect.bench.plan import PIECES, TRACE, BenchPlan, Precision
 from resnet_inspect.bench.run import (
@@ -46,7 +46,7 @@ from resnet_inspect.bench.run import (
     single_step,
 )
 from resnet_inspect.bench.stats import Clock, StepHook, StepsInterrupted, time_interleaved
-from resnet_inspect.bench.trace import nodes_by_record
+from resnet_inspect.bench.tracing import nodes_by_record
 from resnet_inspect.errors import UsageError
 
 # The clock of the timed rounds (tests put a fake one here to make every figure known in advance).
@@ -184,7 +184,7 @@ def run_profile(
                 if method == TRACE:
                     # Rounds of the whole pass untraced and traced (in turn first), the blocks read from the
                     # traced runs of the timed rounds (the warm-up's come first) once every round has run.
-                    whole, traced = trace.block_steps(model, found, layers, batch, device)
+                    whole, traced = tracing.block_steps(model, found, layers, batch, device)
                     try:
                         whole()  # run once untimed: no cold start in the first round
                         times = time_interleaved([whole, traced.step], plan.warmup, plan.iterations, plan.min_time,

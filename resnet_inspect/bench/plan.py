@@ -16,7 +16,7 @@ from resnet_inspect.model.spec import check_positive
 
 DEFAULT_BATCH_SIZES: tuple[int, ...] = (1, 32)
 
-# How profile times the blocks: the ops of a profiler trace of the whole pass (bench.trace), or compiled
+# How profile times the blocks: the ops of a profiler trace of the whole pass (bench.tracing), or compiled
 # pieces of the pass (bench.pieces).
 TRACE, PIECES = "trace", "pieces"
 METHODS = (TRACE, PIECES)
