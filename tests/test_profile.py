@@ -419,6 +419,40 @@ def test_ctrl_c_shows_the_complete_runs_and_writes_nothing(injected, monkeypatch
     assert not (tmp_path / "p.csv").exists()
 
 
+def test_ctrl_c_inside_a_traced_pass_stops_the_profiler_and_leaves_no_trace(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Ctrl-C while the profiler records a pass: exit 130, nothing written, the profiler stopped (a new session
+    starts) and no trace folder left behind."""
+    import tempfile
+
+    from resnet_inspect._tf import tf
+    from resnet_inspect.bench import tracing
+
+    monkeypatch.setattr(hardware, "host_bandwidth", lambda cores: hardware.Bandwidth(BANDWIDTH, "injected"))
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    real = tracing.single_step
+
+    def interrupted_third_call(*args, **kwargs):
+        step, calls = real(*args, **kwargs), []
+
+        def counted() -> None:
+            calls.append(1)
+            if len(calls) == 3:  # the untimed run, the warm-up round's whole pass, then its traced pass
+                raise KeyboardInterrupt
+            step()
+
+        return counted
+
+    monkeypatch.setattr(tracing, "single_step", interrupted_third_call)
+    result = run(*SMALL, "--warmup", "1", "-n", "2", "--device", "cpu", "--csv", str(tmp_path / "p.csv"))
+    assert result.exit_code == 130
+    assert result.output.splitlines()[-1] == "Error: interrupted: 0 of 1 runs complete; nothing was written"
+    assert list(tmp_path.iterdir()) == []
+    tf.profiler.experimental.start(str(tmp_path / "again"))  # raises if a session were still running
+    tf.profiler.experimental.stop()
+
+
 def test_the_device_triad_runs_its_kernel(monkeypatch: pytest.MonkeyPatch) -> None:
     """The GPU's memory roof: the same triad on the device through XLA (run here on the CPU device, small)."""
     from resnet_inspect.bench import pieces
