@@ -453,6 +453,32 @@ def test_ctrl_c_inside_a_traced_pass_stops_the_profiler_and_leaves_no_trace(
     tf.profiler.experimental.stop()
 
 
+def test_each_precision_has_its_own_roof(injected, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Two precisions with different peaks: the JSON has a roofline per precision, the console a ridge per
+    precision (left out of the JSON's environment, as measured lines are), each row's % of peak is against its
+    own precision's peak, and the chart draws both roofs."""
+    from resnet_inspect.bench import run as bench_run
+
+    peaks = {"float32": 100e9, "mixed_bfloat16": 400e9}
+    monkeypatch.setattr(bench_run, "peak", lambda target, precision, threads: hardware.Peak(
+        peaks[precision.value], f"injected {precision.value}"))
+    result = run(*SMALL, "--precision", "float32", "--precision", "mixed_bfloat16", "--warmup", "0", "-n", "2", "--device", "cpu",
+                 "--json", str(tmp_path / "p.json"), "--png", str(tmp_path / "r.png"))
+    assert result.exit_code == 0, result.output
+    document = json.loads((tmp_path / "p.json").read_text())
+    assert {k: v["peak_flops"] for k, v in document["rooflines"].items()} == peaks
+    assert {k: v["ridge_flops_per_byte"] for k, v in document["rooflines"].items()} == {
+        "float32": 100e9 / BANDWIDTH, "mixed_bfloat16": 400e9 / BANDWIDTH}
+    assert document["roofline"] == document["rooflines"]["float32"]
+    assert "ridge point float32" in result.output and "ridge point mixed_bfloat16" in result.output
+    assert not any(key.startswith("ridge point") for key in document["environment"])
+    for row in document["rows"]:
+        if row["gflops_per_s"] is not None:
+            assert row["pct_of_peak"] == pytest.approx(100 * row["gflops_per_s"] * 1e9 / peaks[row["precision"]],
+                                                       rel=1e-4)
+    assert (tmp_path / "r.png").read_bytes().startswith(b"\x89PNG")
+
+
 def test_the_device_triad_runs_its_kernel(monkeypatch: pytest.MonkeyPatch) -> None:
     """The GPU's memory roof: the same triad on the device through XLA (run here on the CPU device, small)."""
     from resnet_inspect.bench import pieces

@@ -46,8 +46,13 @@ class Profiled:
     environment: tuple[tuple[str, str], ...]
     runs: tuple[ProfileRun, ...]
     rows: tuple[tuple[ProfileRow, ...], ...]  # one tuple per run
-    roofline: Roofline  # of the first precision
+    rooflines: tuple[tuple[str, Roofline], ...]  # (precision, its roofline), in the plan's order
     bandwidth: Bandwidth
+
+    @property
+    def roofline(self) -> Roofline:
+        """The first precision's roofline (a report's profile is its first run)."""
+        return self.rooflines[0][1]
 
 
 def check_level(level: Level) -> None:
@@ -106,9 +111,10 @@ def profile(
         write_json(outputs.json, profile_payload(
             found.model_name, found.config, found.environment, plan, level, found.runs, rows,
             roofline_dict(found.roofline, found.bandwidth), versions(),
+            {precision: roofline_dict(roof, found.bandwidth) for precision, roof in found.rooflines},
         ))
     if png is not None:
-        save_png(roofline_figure(found.model_name, found.rows, found.roofline), png)
+        save_png(roofline_figure(found.model_name, found.rows, found.rooflines), png)
 
 
 def measure_profile(chosen: Chosen, plan: BenchPlan, level: Level, wide: bool = False, show: bool = True,
@@ -142,7 +148,7 @@ def measure_profile(chosen: Chosen, plan: BenchPlan, level: Level, wide: bool = 
     peaks = {p: bench_run.peak(target, p, plan.threads) for p in plan.precisions}
     roofs = {p: hardware.Roofline(peak.flops if peak else None, bandwidth.bytes_per_s) for p, peak in peaks.items()}
     environment = bench_run.environment(target, plan, free, memory) + (method_pair(timing),) + tuple(
-        roofline_pairs(roofs[plan.precisions[0]], bandwidth))
+        roofline_pairs([(p.value, roofs[p]) for p in plan.precisions], bandwidth))
     shown = tuple((f"{name} version", value) for name, value in versions().items()) + environment
     console = make_console(wide=wide)
     totals = report.totals
@@ -165,5 +171,6 @@ def measure_profile(chosen: Chosen, plan: BenchPlan, level: Level, wide: bool = 
     rows = tuple(rows_of(run) for run in runs)
     if show:
         print_profile(console, heading, shown, rows, level.value, [trace_note(run) for run in runs])
-    return Profiled(report.model_name, heading, config, environment, tuple(runs), rows, roofs[plan.precisions[0]],
+    return Profiled(report.model_name, heading, config, environment, tuple(runs), rows,
+                    tuple((p.value, roofs[p]) for p in plan.precisions),
                     bandwidth)

@@ -265,15 +265,16 @@ RUN_MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
 @pinned
 def roofline_chart(
     runs: Sequence[tuple[str, Sequence[tuple[str, str, float, float]]]],
-    peak_flops: float | None,
+    peaks: Sequence[tuple[str, float | None]],
     bytes_per_s: float | None,
     title: str,
 ) -> Any:
     """Achieved GFLOP/s against arithmetic intensity (FLOPs/byte), log-log, under the roofline.
 
     ``runs`` is ``[(label, points)]``, each point ``(label, stage, intensity, GFLOP/s)``: one marker per run,
-    one colour per stage (matplotlib's cycle). The roofs are min(peak, intensity x bandwidth); a roof that is
-    unknown is not drawn, and the title says so."""
+    one colour per stage (matplotlib's cycle). ``peaks``: ``(label, FLOP/s)`` per precision; the roofs are
+    min(peak, intensity x bandwidth), one per distinct peak (labelled by its precisions when there are several),
+    each with its ridge; a roof that is unknown is not drawn, and the title says so."""
     from matplotlib.lines import Line2D
     from matplotlib.ticker import FuncFormatter, NullFormatter
 
@@ -294,32 +295,39 @@ def roofline_chart(
         for label, stage, x, y in points:
             ax.plot([x], [y], marker=marker, color=colours[stage], ms=6, zorder=3, linestyle="")
             ax.annotate(label, (x, y), textcoords="offset points", xytext=(4, 3), fontsize=6, zorder=4)
+    known: dict[float, list[str]] = {}
+    for label, peak in peaks:
+        if peak is not None:
+            known.setdefault(peak, []).append(label)
     missing = []
     if xs:
-        ridge = peak_flops / bytes_per_s if peak_flops is not None and bytes_per_s else None
-        low = min([*xs, *([ridge] if ridge else [])]) / 2
-        high = max([*xs, *([ridge] if ridge else [])]) * 2
+        ridges = [peak / bytes_per_s for peak in known] if bytes_per_s else []
+        low = min([*xs, *ridges]) / 2
+        high = max([*xs, *ridges]) * 2
         grid = [low * (high / low) ** (i / 200) for i in range(201)]
         if bytes_per_s:
-            roof = [x * bytes_per_s / 1e9 for x in grid]
-            if peak_flops is not None:
-                roof = [min(r, peak_flops / 1e9) for r in roof]
-            ax.plot(grid, roof, color="black", lw=1.5, zorder=2)
             ax.text(low, low * bytes_per_s / 1e9, f" memory {bytes_per_s / 1e9:,.1f} GB/s", fontsize=8,
                     va="bottom", rotation=0)
+            for peak in known or [None]:
+                roof = [x * bytes_per_s / 1e9 for x in grid]
+                if peak is not None:
+                    roof = [min(r, peak / 1e9) for r in roof]
+                ax.plot(grid, roof, color="black", lw=1.5, zorder=2)
         else:
             missing.append("memory bandwidth")
-        if peak_flops is not None:
+        for k, (peak, labels) in enumerate(known.items()):
             if not bytes_per_s:
-                ax.axhline(peak_flops / 1e9, color="black", lw=1.5, zorder=2)
-            ax.text(high, peak_flops / 1e9, f"peak {peak_flops / 1e9:,.1f} GFLOP/s ", fontsize=8, ha="right",
+                ax.axhline(peak / 1e9, color="black", lw=1.5, zorder=2)
+            named = f"{', '.join(labels)} " if len(known) > 1 else ""
+            ax.text(high, peak / 1e9, f"peak {named}{peak / 1e9:,.1f} GFLOP/s ", fontsize=8, ha="right",
                     va="bottom")
-        else:
+            if bytes_per_s:
+                ridge = peak / bytes_per_s
+                ax.axvline(ridge, color="grey", lw=0.8, ls="--", zorder=1)
+                ax.text(ridge, 0.02 + 0.04 * k, f" ridge {named}{ridge:,.1f} FLOPs/byte", fontsize=8, color="grey",
+                        transform=ax.get_xaxis_transform())  # one above the other
+        if not known:
             missing.append("peak")
-        if ridge is not None:
-            ax.axvline(ridge, color="grey", lw=0.8, ls="--", zorder=1)
-            ax.text(ridge, 0.02, f" ridge {ridge:,.1f} FLOPs/byte", fontsize=8, color="grey",
-                    transform=ax.get_xaxis_transform())
         ax.set_xlim(low, high)
     ax.set_xlabel("arithmetic intensity (FLOPs / byte: weights + tensors in + out)")
     ax.set_ylabel("achieved GFLOP/s (FLOPs x batch / median time)")
@@ -332,11 +340,14 @@ def roofline_chart(
     return figure
 
 
-def roofline_figure(model_name: str, runs: Sequence[Sequence[Any]], roofline: Any) -> Any:
+def roofline_figure(model_name: str, runs: Sequence[Sequence[Any]], rooflines: Any) -> Any:
     """The roofline chart of a profile (:class:`resnet_inspect.bench.breakdown.ProfileRow` per unit, one sequence
-    per run): every unit a point; the overhead and the whole pass are not units."""
+    per run): every unit a point; the overhead and the whole pass are not units. ``rooflines``: one
+    :class:`resnet_inspect.bench.hardware.Roofline`, or ``(precision, roofline)`` pairs (one roof per peak; the
+    memory roof is the same measured bandwidth for all)."""
     from resnet_inspect.bench.breakdown import OVERHEAD
 
+    pairs = list(rooflines) if isinstance(rooflines, (list, tuple)) else [("", rooflines)]
     series = []
     device = ""
     for rows in runs:
@@ -346,4 +357,5 @@ def roofline_figure(model_name: str, runs: Sequence[Sequence[Any]], roofline: An
                   for row in rows
                   if row.type not in (OVERHEAD, "whole") and row.arithmetic_intensity and row.gflops_per_s]
         series.append((f"batch {first.batch_size}, {first.precision}", points))
-    return roofline_chart(series, roofline.peak_flops, roofline.bytes_per_s, f"{model_name}: roofline on {device}")
+    return roofline_chart(series, [(label, roof.peak_flops) for label, roof in pairs], pairs[0][1].bytes_per_s,
+                          f"{model_name}: roofline on {device}")

@@ -277,17 +277,21 @@ def profile_payload(
     rows: Sequence[ProfileRow],
     roofline: dict[str, Any],
     versions: dict[str, str],
+    rooflines: dict[str, dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """The JSON document of ``profile --json``: ``rows`` carry exactly the CSV columns; ``runs`` every round's
-    time of the whole pass and of each block; ``roofline`` the peak, the measured bandwidth and the ridge."""
+    time of the whole pass and of each block; ``roofline`` the peak, the measured bandwidth and the ridge (of the
+    first precision), ``rooflines`` the same for every precision."""
     from resnet_inspect.bench.breakdown import PROFILE_COLUMNS  # numpy, only where a profile was run
-    from resnet_inspect.output.profile_tables import MEASURED_LINES, PROFILE_CONVENTION
+    from resnet_inspect.output.profile_tables import MEASURED_LINES, PROFILE_CONVENTION, ridge_line
 
-    # the measured bandwidth is in "roofline"
+    # the measured bandwidth and the ridges it gives are in "roofline" and "rooflines"
+    measured = MEASURED_LINES | {ridge_line(p.value) for p in plan.precisions}
     return {
-        **_timed_header(model, config, PROFILE_CONVENTION, versions, environment, plan, RUN_METADATA | MEASURED_LINES),
+        **_timed_header(model, config, PROFILE_CONVENTION, versions, environment, plan, RUN_METADATA | measured),
         "level": level.value,
         "roofline": roofline,
+        "rooflines": rooflines if rooflines is not None else {plan.precisions[0].value: roofline},
         "columns": list(PROFILE_COLUMNS),
         "rows": [dataclasses.asdict(r) for r in rows],
         "runs": [

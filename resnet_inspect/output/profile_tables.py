@@ -57,13 +57,21 @@ def method_pair(method: str) -> tuple[str, str]:
     return METHOD_LINE, f"{method}: {METHOD_TEXT[method]}"
 
 
-def roofline_pairs(roofline: Roofline, bandwidth: Bandwidth | None) -> list[tuple[str, str]]:
-    """The environment lines of the memory roof and the ridge point."""
+def roofline_pairs(rooflines: Sequence[tuple[str, Roofline]], bandwidth: Bandwidth | None) -> list[tuple[str, str]]:
+    """The environment lines of the memory roof and the ridge point: one ridge per precision (``rooflines``:
+    (precision, its roofline)) when their peaks differ, named by the precision."""
     pairs = [(BANDWIDTH_LINE, bandwidth.derivation if bandwidth is not None else "unknown")]
-    ridge = roofline.ridge
-    pairs.append((RIDGE_LINE, f"{ridge:,.1f} FLOPs/byte (peak / bandwidth)" if ridge is not None else
-                  "unknown (peak or bandwidth unknown): no bound"))
+    distinct = {roofline.peak_flops for _, roofline in rooflines}
+    for precision, roofline in rooflines if len(distinct) > 1 else rooflines[:1]:
+        ridge = roofline.ridge
+        pairs.append((ridge_line(precision) if len(distinct) > 1 else RIDGE_LINE,
+                      f"{ridge:,.1f} FLOPs/byte (peak / bandwidth)" if ridge is not None else
+                      "unknown (peak or bandwidth unknown): no bound"))
     return pairs
+
+
+def ridge_line(precision: str) -> str:
+    return f"{RIDGE_LINE} {precision}"
 
 
 def profile_sheet(rows: Sequence[ProfileRow], level: str) -> Sheet:
