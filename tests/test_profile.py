@@ -306,24 +306,25 @@ def test_a_real_trace_puts_every_layers_ops_in_its_block(build) -> None:
         layer = scope.rsplit("/", 1)[-1]
         assert any(re.fullmatch(re.escape(name) + r"(_\d+)?", layer) for name in found[index].layers), scope
     whole()
-    window, events = trace.trace_pass(whole)
     owner = trace.owner_of(owners)
+    traced = trace.TracedRuns(whole, owner, len(found))
+    try:
+        traced.step()
+        traced.step()
+        window, events = traced.events(1)
+        done = traced.read(1, 1)
+    finally:
+        traced.close()
+    assert not traced.root.exists()
     inside = [e for e in events if e.start_ps < window[1] and e.end_ps > window[0]]
     computing = [e for e in inside if re.search(r"Conv|MatMul|Mul|AddV2|Relu|Pool|Mean", e.kind)]
     assert computing and all(owner(e.name) is not None for e in computing), [
         e.name for e in computing if owner(e.name) is None]
     seconds = attribute(events, window, owner, len(found))
     assert all(s > 0 for s in seconds) and sum(seconds) <= (window[1] - window[0]) / 1e12
-    _, traced = trace.block_steps(model, found, report.layers, 1, "/device:CPU:0")
-    try:
-        traced.step()
-        traced.step()
-        done = traced.read(1, 1)
-    finally:
-        traced.close()
-    assert not traced.root.exists()
     assert len(done) == 1
     pass_s, blocks = done[0]
+    assert blocks == tuple(seconds) and pass_s == (window[1] - window[0]) / 1e12
     assert len(blocks) == len(found) and all(s > 0 for s in blocks) and sum(blocks) <= pass_s
 
 
@@ -477,6 +478,42 @@ def test_each_precision_has_its_own_roof(injected, monkeypatch: pytest.MonkeyPat
             assert row["pct_of_peak"] == pytest.approx(100 * row["gflops_per_s"] * 1e9 / peaks[row["precision"]],
                                                        rel=1e-4)
     assert (tmp_path / "r.png").read_bytes().startswith(b"\x89PNG")
+
+
+def test_a_keras_application_nested_in_a_users_model_is_traced(monkeypatch: pytest.MonkeyPatch,
+                                                                  tmp_path: Path) -> None:
+    """A transfer-learning model (keras.applications' ResNet50 inside the user's own): the trace reaches the
+    nested model's layers (named as the walk names them), so profile times its stages; pieces, which cut the
+    outer graph, refuse it in one line."""
+    import keras
+
+    from resnet_inspect.analysis.inspection import inspect_model
+    from resnet_inspect.analysis.walk import named_nodes
+
+    base = keras.applications.ResNet50(weights=None, include_top=False, input_shape=(32, 32, 3))
+    inputs = keras.Input((32, 32, 3))
+    outputs = keras.layers.Dense(10)(keras.layers.GlobalAveragePooling2D()(base(inputs)))
+    model = keras.Model(inputs, outputs, name="transfer")
+    report = inspect_model(model)
+    assert [name for name, _, _ in named_nodes(model, nested=True)] == [r.name for r in report.layers]
+    with pytest.raises(TypeError, match="transfer holds the nested model 'resnet50'"):
+        named_nodes(model)
+    path = tmp_path / "transfer.keras"
+    model.save(path)
+
+    monkeypatch.setattr(hardware, "host_bandwidth", lambda cores: hardware.Bandwidth(BANDWIDTH, "injected"))
+    common = ["--model", str(path), "-b", "1", "--warmup", "0", "-n", "2", "--device", "cpu", "--level", "stage"]
+    result = run(*common, "--json", str(tmp_path / "t.json"))
+    assert result.exit_code == 0, result.output
+    document = json.loads((tmp_path / "t.json").read_text())
+    assert document["runs"][0]["method"] == "trace"
+    rows = {r["name"]: r for r in document["rows"]}
+    assert list(rows) == ["stem", "conv2", "conv3", "conv4", "conv5", "head", "overhead", "forward pass"]
+    assert all(rows[name]["p50_ms"] > 0 for name in ("stem", "conv2", "conv3", "conv4", "conv5", "head"))
+    refused = run(*common, "--method", "pieces")
+    assert refused.exit_code == 2
+    assert refused.output.endswith("Error: profile cuts a model's own graph at its blocks: transfer holds the "
+                                   "nested model 'resnet50'\n")
 
 
 def test_the_device_triad_runs_its_kernel(monkeypatch: pytest.MonkeyPatch) -> None:

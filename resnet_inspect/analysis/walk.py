@@ -161,7 +161,7 @@ class _Walk:
         """The record of one call (its outputs entered in ``producers``), and why its cost is unknown if it is."""
         op = node.operation
         is_layer = isinstance(op, keras.layers.Layer)
-        layer_type = type(op).__name__ if is_layer else f"ops.{type(op).__name__}"
+        layer_type = _kind(op)
         first_call = id(op) not in self.calls
         name = self.name(prefix, op)
         input_tensors = [] if node.is_input else list(node.input_tensors)
@@ -204,22 +204,36 @@ class _Walk:
         )
 
 
-def named_nodes(model: keras.Model) -> list[tuple[str, str, Any]]:
+def _kind(op: Any) -> str:
+    """A record's layer type: the layer's class, or ``ops.<class>`` for a Keras op."""
+    return type(op).__name__ if isinstance(op, keras.layers.Layer) else f"ops.{type(op).__name__}"
+
+
+@dataclass
+class _Names(_Walk):
+    """A walk that only names the calls: (record name, layer type, Keras node) of each, in the walk's order."""
+
+    found: list[tuple[str, str, Any]] = field(default_factory=list)
+
+    def node(self, node: Any, prefix: str) -> None:
+        self.found.append((self.name(prefix, node.operation), _kind(node.operation), node))
+
+
+def named_nodes(model: keras.Model, nested: bool = False) -> list[tuple[str, str, Any]]:
     """(record name, layer type, Keras node) of every call, in the order and with the names :func:`analyze` gives
-    ``model``'s records, for a model with no nested model (a nested model's layers have no node in the outer
-    graph): how ``profile`` finds the tensors where it cuts the pass. A TypeError names a nested model."""
+    ``model``'s records: how ``profile`` finds each record's layer. ``nested``: a nested model's calls are
+    walked into, as :func:`analyze` does (their nodes belong to the nested model's graph, not the outer one:
+    no tensor of the outer graph to cut at); else a nested model is a TypeError that names it."""
     graph = _graph(model)
     if graph is None:
         raise TypeError("named_nodes() needs a built Keras functional or Sequential model")
-    walk = _Walk(naming.group_of)
-    found = []
-    for node in _nodes(graph):
-        op = node.operation
-        if _graph(op) is not None:
-            raise TypeError(f"{model.name} holds the nested model {op.name!r}")
-        kind = type(op).__name__ if isinstance(op, keras.layers.Layer) else f"ops.{type(op).__name__}"
-        found.append((walk.name("", op), kind, node))
-    return found
+    if not nested:
+        for node in _nodes(graph):
+            if _graph(node.operation) is not None:
+                raise TypeError(f"{model.name} holds the nested model {node.operation.name!r}")
+    walk = _Names(naming.group_of)
+    walk.graph(graph, "")
+    return walk.found
 
 
 def dynamic_inputs(model: keras.Model) -> tuple[Shape, ...]:

@@ -43,12 +43,13 @@ PASS_EVENT = "resnet_inspect.profile.pass"
 _OP_EVENT = re.compile(r"^([^\s:]+):([A-Za-z0-9_]+)$")
 
 
-def nodes_by_record(model: keras.Model, layers: Sequence[LayerRecord]) -> dict[str, Any]:
+def nodes_by_record(model: keras.Model, layers: Sequence[LayerRecord], nested: bool = False) -> dict[str, Any]:
     """The node of ``model`` behind each record of the walked model, matched by position: the timed model is
     built again under its policy, where Keras may number unnamed layers afresh (``max_pooling2d_1``), so the
-    walk's order, not the names, ties the two; the layer types must agree call by call."""
+    walk's order, not the names, ties the two; the layer types must agree call by call. ``nested``: the
+    layers of a nested model too (a trace needs only each record's layer; pieces cut the outer graph)."""
     try:
-        found = named_nodes(model)
+        found = named_nodes(model, nested)
     except TypeError as exc:
         raise UsageError(f"profile cuts a model's own graph at its blocks: {exc}") from None
     kinds = [kind for _, kind, _ in found]
@@ -162,11 +163,15 @@ class TracedRuns:
         trace_into(folder, self.whole)
         self.folders.append(folder)
 
+    def events(self, run: int) -> tuple[tuple[int, int], list[OpEvent]]:
+        """(the window of traced run ``run``, its op events), in picoseconds."""
+        return _events(_read_space(self.folders[run]))
+
     def read(self, first: int, runs: int) -> list[tuple[float, tuple[float, ...]]]:
         """(the traced pass's seconds, each block's seconds) of runs ``first`` .. ``first + runs - 1``."""
         found = []
-        for folder in self.folders[first:first + runs]:
-            window, events = _events(_read_space(folder))
+        for run in range(first, min(first + runs, len(self.folders))):
+            window, events = self.events(run)
             found.append(((window[1] - window[0]) / 1e12, tuple(attribute(events, window, self.owner, self.count))))
         return found
 
@@ -181,8 +186,9 @@ def block_steps(
     batch: int,
     device: str,
 ) -> tuple[Callable[[], None], TracedRuns]:
-    """(the whole pass as bench runs it, traced runs of that same pass attributed to the segments ``found``)."""
-    nodes = nodes_by_record(model, layers)
+    """(the whole pass as bench runs it, traced runs of that same pass attributed to the segments ``found``).
+    A nested model's layers open their scopes inside its own: a transfer-learning model is traced like any."""
+    nodes = nodes_by_record(model, layers, nested=True)
     with noted_scopes([node.operation for node in nodes.values()]) as noted:
         whole = single_step(model, batch, device, xla=False)  # traced here: the layers note their scopes
     return whole, TracedRuns(whole, owner_of(scope_owners(found, nodes, noted)), len(found))
@@ -198,13 +204,3 @@ def trace_into(folder: Path, step: Callable[[], None]) -> None:
             step()
     finally:
         tf.profiler.experimental.stop()
-
-
-def trace_pass(step: Callable[[], None]) -> tuple[tuple[int, int], list[OpEvent]]:
-    """Run ``step`` once under TensorFlow's profiler: (the window of the run, the op events of the trace)."""
-    folder = Path(tempfile.mkdtemp(prefix="resnet-inspect-trace-"))
-    try:
-        trace_into(folder, step)
-        return _events(_read_space(folder))
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)

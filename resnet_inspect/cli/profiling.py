@@ -110,8 +110,7 @@ def profile(
     if outputs.json is not None:
         write_json(outputs.json, profile_payload(
             found.model_name, found.config, found.environment, plan, level, found.runs, rows,
-            roofline_dict(found.roofline, found.bandwidth), versions(),
-            {precision: roofline_dict(roof, found.bandwidth) for precision, roof in found.rooflines},
+            {precision: roofline_dict(roof, found.bandwidth) for precision, roof in found.rooflines}, versions(),
         ))
     if png is not None:
         save_png(roofline_figure(found.model_name, found.rows, found.rooflines), png)

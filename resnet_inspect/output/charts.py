@@ -340,14 +340,14 @@ def roofline_chart(
     return figure
 
 
-def roofline_figure(model_name: str, runs: Sequence[Sequence[Any]], rooflines: Any) -> Any:
+def roofline_figure(model_name: str, runs: Sequence[Sequence[Any]], rooflines: Sequence[tuple[str, Any]]) -> Any:
     """The roofline chart of a profile (:class:`resnet_inspect.bench.breakdown.ProfileRow` per unit, one sequence
-    per run): every unit a point; the overhead and the whole pass are not units. ``rooflines``: one
-    :class:`resnet_inspect.bench.hardware.Roofline`, or ``(precision, roofline)`` pairs (one roof per peak; the
-    memory roof is the same measured bandwidth for all)."""
+    per run): every unit a point; the overhead and the whole pass are not units. ``rooflines``: (precision,
+    :class:`resnet_inspect.bench.hardware.Roofline`) pairs, one roof per peak; the memory roof is the same
+    measured bandwidth for all."""
     from resnet_inspect.bench.breakdown import OVERHEAD
 
-    pairs = list(rooflines) if isinstance(rooflines, (list, tuple)) else [("", rooflines)]
+    pairs = list(rooflines)
     series = []
     device = ""
     for rows in runs:

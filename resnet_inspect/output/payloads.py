@@ -275,13 +275,12 @@ def profile_payload(
     level: Level,
     runs: Sequence[ProfileRun],
     rows: Sequence[ProfileRow],
-    roofline: dict[str, Any],
+    rooflines: dict[str, dict[str, Any]],
     versions: dict[str, str],
-    rooflines: dict[str, dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """The JSON document of ``profile --json``: ``rows`` carry exactly the CSV columns; ``runs`` every round's
-    time of the whole pass and of each block; ``roofline`` the peak, the measured bandwidth and the ridge (of the
-    first precision), ``rooflines`` the same for every precision."""
+    time of the whole pass and of each block; ``rooflines`` the peak, the measured bandwidth and the ridge of each
+    precision (:func:`roofline_dict`), ``roofline`` the first precision's."""
     from resnet_inspect.bench.breakdown import PROFILE_COLUMNS  # numpy, only where a profile was run
     from resnet_inspect.output.profile_tables import MEASURED_LINES, PROFILE_CONVENTION, ridge_line
 
@@ -290,8 +289,8 @@ def profile_payload(
     return {
         **_timed_header(model, config, PROFILE_CONVENTION, versions, environment, plan, RUN_METADATA | measured),
         "level": level.value,
-        "roofline": roofline,
-        "rooflines": rooflines if rooflines is not None else {plan.precisions[0].value: roofline},
+        "roofline": rooflines[plan.precisions[0].value],
+        "rooflines": rooflines,
         "columns": list(PROFILE_COLUMNS),
         "rows": [dataclasses.asdict(r) for r in rows],
         "runs": [

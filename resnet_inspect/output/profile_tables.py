@@ -11,6 +11,7 @@ from resnet_inspect.analysis.flops import CONVENTION_LINE
 from resnet_inspect.analysis.records import flat
 from resnet_inspect.bench.breakdown import OVERHEAD, WHOLE, ProfileRow, overhead_note
 from resnet_inspect.bench.hardware import Bandwidth, Roofline
+from resnet_inspect.bench.plan import PIECES, TRACE
 from resnet_inspect.output.bench_tables import environment_table
 from resnet_inspect.output.columns import PROFILE_VIEW
 from resnet_inspect.output.fit import Sheet, print_sheet
@@ -45,9 +46,9 @@ MEASURED_LINES = frozenset({BANDWIDTH_LINE, RIDGE_LINE})
 
 METHOD_LINE = "block timing"
 METHOD_TEXT = {
-    "trace": "TensorFlow's profiler trace of the whole compiled pass: each op's time goes to the block whose "
+    TRACE: "TensorFlow's profiler trace of the whole compiled pass: each op's time goes to the block whose "
              "layer's name scope holds it (overhead: no block's op running)",
-    "pieces": "each block compiled as its piece of the pass, fed what the blocks before it wrote (overhead: the "
+    PIECES: "each block compiled as its piece of the pass, fed what the blocks before it wrote (overhead: the "
               "whole pass minus the pieces)",
 }
 

@@ -61,7 +61,8 @@ def render_files(bundle: Bundle) -> dict[str, bytes]:
         )
     if bundle.profile is not None:
         files[ROOFLINE_PNG] = charts.png_bytes(
-            charts.roofline_figure(name, [bundle.profile.rows], bundle.profile.roofline)
+            charts.roofline_figure(name, [bundle.profile.rows],
+                                  [(bundle.profile.rows[0].precision, bundle.profile.roofline)])
         )
     files[JSON] = (json.dumps(payload(bundle), indent=2, ensure_ascii=False) + "\n").encode()
     files[MARKDOWN] = markdown(bundle).encode()
