@@ -3,10 +3,10 @@
 Every case runs the real command in a fresh, isolated process (``python -I -m resnet_inspect ...``)
 and reads that process's peak resident set size from the kernel (``ru_maxrss`` of ``wait4``).
 The estimate is the :class:`~resnet_inspect.analysis.budget.Need` the command compares with the
-free memory before it builds anything: ``summary`` the build need, ``bench -b N`` the need of
-batch N. The ratio estimate / measured should be at least 1 (a request accepted runs in that much
-memory) and not far above (a request that would fit is not refused); tests/test_rss.py checks a
-few of these cases within [0.8, 1.25].
+free memory before it builds anything: ``summary`` the inspection build's need (no values drawn),
+``bench -b N`` the need of batch N. The ratio estimate / measured should be at least 1 (a request
+accepted runs in that much memory) and not far above (a request that would fit is not refused);
+tests/test_rss.py checks a few of these cases within [0.8, 1.25].
 
     python benchmarks/bench_memory_estimate.py           # ResNet-18/50, v1/v2, batches 1, 16, 64
     python benchmarks/bench_memory_estimate.py --quick   # one network, two batches
@@ -40,9 +40,9 @@ def peak_rss(args: list[str]) -> int:
 def build_case(depth: int, version: str, size: int = 224, classes: int = 1000) -> tuple[str, int, list[str]]:
     spec = make_spec(depth, version=version, input_size=size, classes=classes)
     args = ["summary", "--depth", str(depth), "--arch-version", version, "--input-size", str(size),
-            "--classes", str(classes), "--level", "stage"]
+            "--classes", str(classes), "--level", "stage", "--no-cache"]  # a cached walk builds nothing
     label = f"summary {spec.name} {version} {size}px {classes:,} classes"
-    return label, budget.build_need(estimate(spec)).bytes, args
+    return label, budget.inspect_need(estimate(spec)).bytes, args  # what summary checks: no values drawn
 
 
 def bench_case(depth: int, version: str, batch: int) -> tuple[str, int, list[str]]:
